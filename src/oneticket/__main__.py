@@ -1,0 +1,3 @@
+from oneticket.cli import run
+
+run()

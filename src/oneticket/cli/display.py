@@ -1,0 +1,165 @@
+"""Live progress and result tables for the terminal (rich)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from oneticket.sparsity import Mask
+from oneticket.tickets import (
+    EpochDone,
+    Event,
+    LevelFinished,
+    LevelResult,
+    LevelStarted,
+    RunStarted,
+    StepDone,
+    Ticket,
+)
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+class FindDisplay:
+    """Renders IMP events: a run bar, a level bar (level, epoch, loss, accuracy, elapsed, ETA)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=16),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(compact=True),
+            console=console,
+            transient=False,
+        )
+        self.run_task = None
+        self.level_task = None
+        self.levels = 0
+        self.epochs = 0
+        self.steps = 0
+        self.state = {"level": 0, "epoch": 0, "loss": None, "acc": None, "pruned": 0.0}
+
+    def __enter__(self) -> FindDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._run_started(event)
+        elif isinstance(event, LevelStarted):
+            self._level_started(event)
+        elif isinstance(event, StepDone):
+            self._step(event)
+        elif isinstance(event, EpochDone):
+            self.state["acc"] = event.record.test_accuracy
+            self._refresh_level()
+        elif isinstance(event, LevelFinished):
+            self._level_finished(event.result, event.skipped)
+
+    def _run_started(self, e: RunStarted) -> None:
+        self.levels, self.epochs, self.steps = e.levels, e.epochs, e.steps_per_epoch
+        todo = max(0, e.levels + 1 - e.finished_levels)
+        self.console.print(
+            f"run [bold]{e.run_id}[/] in {e.run_dir}\n"
+            f"levels 0..{e.levels}, {e.epochs} epochs x {e.steps_per_epoch} steps on {e.train_size} images, device {e.device}"
+            + (f"; {e.finished_levels} level(s) already finished" if e.finished_levels else "")
+        )
+        self.run_task = self.progress.add_task("all levels", total=todo * e.epochs * e.steps_per_epoch, status="")
+        self.level_task = self.progress.add_task("", total=e.epochs * e.steps_per_epoch, status="", visible=False)
+
+    def _level_started(self, e: LevelStarted) -> None:
+        self.state.update(level=e.level, epoch=e.resumed_epoch, loss=None, acc=None, pruned=e.fraction_pruned)
+        done = e.resumed_epoch * self.steps
+        self.progress.reset(self.level_task, total=self.epochs * self.steps, completed=done, visible=True)
+        self.progress.advance(self.run_task, done)
+        if e.resumed_epoch:
+            self.console.print(f"level {e.level}: resuming after epoch {e.resumed_epoch}")
+        self._refresh_level()
+
+    def _step(self, e: StepDone) -> None:
+        self.state["epoch"] = e.epoch + 1
+        if e.loss is not None:
+            self.state["loss"] = e.loss
+        self.progress.advance(self.level_task)
+        self.progress.advance(self.run_task)
+        if e.loss is not None or e.step == 0:
+            self._refresh_level()
+
+    def _refresh_level(self) -> None:
+        s = self.state
+        loss = "-" if s["loss"] is None else f"{s['loss']:.3f}"
+        self.progress.update(
+            self.level_task,
+            description=f"level {s['level']}/{self.levels} {100 * s['pruned']:.1f}% pruned, epoch {s['epoch']}/{self.epochs}",
+            status=f"loss {loss} acc {percent(s['acc'])}",
+        )
+
+    def _level_finished(self, result: LevelResult, skipped: bool) -> None:
+        if skipped:
+            self.console.print(f"level {result.level}: finished earlier, {percent(result.test_accuracy)} test accuracy")
+            return
+        if result.diverged:
+            self.console.print(f"[red]level {result.level}: {result.message}[/]")
+            return
+        self.console.print(
+            f"level {result.level}: {percent(result.fraction_pruned)} pruned, test accuracy "
+            f"{percent(result.test_accuracy)} ({result.seconds:.1f} s)"
+        )
+
+
+def results_table(results: list[LevelResult], run_dir: Path) -> Table:
+    table = Table(title="tickets")
+    table.add_column("level", justify="right")
+    table.add_column("% pruned", justify="right")
+    table.add_column("test accuracy", justify="right")
+    table.add_column("ticket", overflow="fold")
+    for r in results:
+        ticket = str(run_dir / r.ticket) if r.ticket else (r.message or "-")
+        table.add_row(str(r.level), f"{100 * r.fraction_pruned:.2f}", percent(r.test_accuracy), ticket)
+    return table
+
+
+def ticket_tables(ticket: Ticket, path: Path) -> tuple[Table, Table]:
+    info = ticket.info
+    meta = Table(title=str(path), show_header=False)
+    meta.add_column("field", style="bold")
+    meta.add_column("value")
+    rows = {
+        "model": info.describe_model(),
+        "classes": str(info.num_classes),
+        "dataset": info.dataset + (f" ({info.train_size} training images)" if info.train_size else ""),
+        "optimizer": info.optimizer,
+        "epochs": str(info.epochs),
+        "level": str(info.level),
+        "pruning": f"rate {info.rate:g}, {'layerwise' if info.layerwise else 'global'}"
+        + (", output layer included" if info.prune_output else ""),
+        "fraction pruned": percent(info.fraction_pruned),
+        "rewind point": info.rewind,
+        "test accuracy": percent(info.test_accuracy),
+        "seeds": ", ".join(f"{k} {v}" for k, v in sorted(info.seeds.items(), key=lambda kv: kv[0] != "seed")),
+        "run id": info.run_id,
+    }
+    for key, value in rows.items():
+        meta.add_row(key, value)
+    return meta, sparsity_table(ticket.mask)
+
+
+def sparsity_table(mask: Mask) -> Table:
+    table = Table(title="sparsity per layer")
+    for column in ("layer", "shape", "kept", "total", "% pruned"):
+        table.add_column(column, justify="left" if column in ("layer", "shape") else "right")
+    for layer in mask.layers():
+        table.add_row(layer.name, "x".join(map(str, layer.shape)), str(layer.alive), str(layer.total), f"{100 * layer.fraction_pruned:.2f}")
+    table.add_row("[bold]total[/]", "", str(mask.alive()), str(mask.total()), f"{100 * mask.fraction_pruned():.2f}")
+    return table

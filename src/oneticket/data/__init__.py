@@ -1,0 +1,16 @@
+"""Datasets: readers for the original files, download, splits, batch augmentation, device batches."""
+
+from oneticket.data.dataset import ImageDataset, load_dataset
+from oneticket.data.loader import DeviceData
+from oneticket.data.sources import DATA_ENV, DatasetInfo, dataset_info, dataset_names, default_data_dir
+
+__all__ = [
+    "DATA_ENV",
+    "DatasetInfo",
+    "DeviceData",
+    "ImageDataset",
+    "dataset_info",
+    "dataset_names",
+    "default_data_dir",
+    "load_dataset",
+]

@@ -1,0 +1,206 @@
+"""Iterative magnitude pruning with late resetting, resumable level by level and epoch by epoch.
+
+Level 0 trains the dense network and snapshots the full model state (parameters and BatchNorm
+buffers) after the rewind point's iterations. Level L prunes ``rate`` of the weights that survived
+level L-1 (by the magnitude of level L-1's trained weights), resets the model to the snapshot, and
+trains the full schedule again with a fresh optimizer. Each level writes its ticket (mask +
+rewind-point state), its trained weights and its result; a finished level is never recomputed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from oneticket.data import DeviceData, load_dataset
+from oneticket.errors import UserError
+from oneticket.files import DirectoryLock
+from oneticket.models import create_model
+from oneticket.sparsity import Mask, magnitude_prune
+from oneticket.tickets.rundir import LevelResult, RunDir
+from oneticket.tickets.spec import ImpSpec
+from oneticket.tickets.ticket import Ticket, TicketInfo, load_ticket, load_weights, save_ticket, save_weights
+from oneticket.training import EpochRecord, TrainHooks, TrainSettings, train
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    run_dir: Path
+    levels: int
+    epochs: int
+    steps_per_epoch: int
+    train_size: int
+    device: str
+    finished_levels: int
+
+
+@dataclass(frozen=True)
+class LevelStarted:
+    level: int
+    fraction_pruned: float
+    resumed_epoch: int
+
+
+@dataclass(frozen=True)
+class StepDone:
+    level: int
+    epoch: int  # 0-based
+    step: int  # 0-based
+    steps: int
+    loss: float | None  # running mean over the epoch, when it was read back
+
+
+@dataclass(frozen=True)
+class EpochDone:
+    level: int
+    record: EpochRecord
+
+
+@dataclass(frozen=True)
+class LevelFinished:
+    result: LevelResult
+    skipped: bool  # finished by an earlier invocation
+
+
+Event = RunStarted | LevelStarted | StepDone | EpochDone | LevelFinished
+EventSink = Callable[[Event], None]
+
+
+def _ignore(_: Event) -> None:
+    pass
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+class ImpRun:
+    """One IMP run: its spec, its directory, its data and model, driven level by level."""
+
+    def __init__(self, spec: ImpSpec, run_dir: RunDir, data: DeviceData, on_event: EventSink = _ignore):
+        self.spec = spec
+        self.dir = run_dir
+        self.data = data
+        self.emit = on_event
+        self.seeds = spec.seeds()
+        self.settings = TrainSettings(spec.optimizer, spec.num_epochs, spec.milestones, self.seeds["train"])
+        self.rewind_step = spec.rewind_step(data.steps_per_epoch)
+        total_steps = spec.num_epochs * data.steps_per_epoch
+        if self.rewind_step >= total_steps:
+            raise UserError(
+                f"rewind point {spec.rewind} is not before the end of training ({spec.num_epochs} epochs of "
+                f"{data.steps_per_epoch} steps = {total_steps} steps); choose an earlier --rewind"
+            )
+        model = create_model(spec.model, data.num_classes, spec.width, self.seeds["init"], **spec.model_options())
+        self.model = model.to(data.device)
+        self.init_state = _cpu_state(self.model)
+
+    def run(self) -> list[LevelResult]:
+        finished = self.dir.results()
+        self.emit(RunStarted(self.spec.run_id(), self.dir.root, self.spec.levels, self.spec.num_epochs,
+                             self.data.steps_per_epoch, self.data.train_size, str(self.data.device), len(finished)))
+        results: list[LevelResult] = []
+        for level in range(self.spec.levels + 1):
+            done = self.dir.read_result(level)
+            if done is None:
+                done = self.train_level(level)
+            else:
+                self.emit(LevelFinished(done, skipped=True))
+            results.append(done)
+            if done.diverged:
+                break
+        return results
+
+    def level_mask(self, level: int) -> Mask:
+        """Level 0: nothing pruned. Level L: prune level L-1's survivors by its trained magnitudes."""
+        if level == 0:
+            return Mask.ones(self.model, self.spec.prune_output)
+        previous = load_ticket(self.dir.ticket_file(level - 1)).mask
+        trained = load_weights(self.dir.trained_file(level - 1))
+        return magnitude_prune(trained, previous, self.spec.rate, self.spec.layerwise)
+
+    def train_level(self, level: int) -> LevelResult:
+        began = time.perf_counter()
+        mask = self.level_mask(level)
+        start_state = self.init_state if level == 0 else load_weights(self.dir.rewind_file)
+        self.model.load_state_dict(start_state)
+        checkpoint = self.dir.checkpoint_file(level)
+        hooks = TrainHooks(
+            on_start=lambda epoch: self.emit(LevelStarted(level, mask.fraction_pruned(), epoch)),
+            on_step=lambda e, s, n, loss: self.emit(StepDone(level, e, s, n, loss)),
+            on_epoch=lambda record: self.emit(EpochDone(level, record)),
+        )
+        if level == 0:
+            hooks.snapshot_step = self.rewind_step
+            hooks.on_snapshot = lambda model: save_weights(self.dir.rewind_file, _cpu_state(model), {"rewind": self.spec.rewind})
+        outcome = train(self.model, self.data, self.settings, mask.to(self.data.device), checkpoint, hooks)
+        result = LevelResult(
+            level=level,
+            status="diverged" if outcome.diverged else "done",
+            fraction_pruned=mask.fraction_pruned(),
+            alive=mask.alive(),
+            total=mask.total(),
+            test_accuracy=outcome.test_accuracy,
+            seconds=time.perf_counter() - began,
+            history=[asdict(h) for h in outcome.history],
+            message=outcome.diverged,
+        )
+        if not outcome.diverged:
+            result = self._save_level(level, mask, result)
+        self.dir.write_result(result)
+        checkpoint.unlink(missing_ok=True)
+        self.emit(LevelFinished(result, skipped=False))
+        return result
+
+    def _save_level(self, level: int, mask: Mask, result: LevelResult) -> LevelResult:
+        ticket_file, trained_file = self.dir.ticket_file(level), self.dir.trained_file(level)
+        save_weights(trained_file, _cpu_state(self.model), {"run_id": self.spec.run_id(), "level": level})
+        save_ticket(ticket_file, Ticket(self.ticket_info(level, result), mask.to("cpu"), load_weights(self.dir.rewind_file)))
+        root = self.dir.root
+        return LevelResult(**{**asdict(result), "ticket": str(ticket_file.relative_to(root)),
+                              "trained": str(trained_file.relative_to(root))})
+
+    def ticket_info(self, level: int, result: LevelResult) -> TicketInfo:
+        spec = self.spec
+        return TicketInfo(
+            model=spec.model,
+            width=spec.width,
+            model_options=spec.resolved_model_options(),
+            num_classes=spec.num_classes,
+            dataset=spec.dataset,
+            optimizer=spec.optimizer,
+            level=level,
+            rate=spec.rate,
+            layerwise=spec.layerwise,
+            prune_output=spec.prune_output,
+            fraction_pruned=result.fraction_pruned,
+            rewind=spec.rewind,
+            test_accuracy=result.test_accuracy,
+            run_id=spec.run_id(),
+            seeds={"seed": spec.seed, **self.seeds},
+            train_size=spec.train_size,
+            epochs=spec.num_epochs,
+        )
+
+
+def find_tickets(
+    spec: ImpSpec,
+    store: Path,
+    data_dir: Path | None = None,
+    device: torch.device | str = "cpu",
+    on_event: EventSink = _ignore,
+    show_download_progress: bool = True,
+) -> list[LevelResult]:
+    """Run (or resume, or just read back) the IMP run of ``spec`` under ``store``."""
+    run_dir = RunDir.for_spec(store, spec)
+    with DirectoryLock(run_dir.root, "run"):
+        run_dir.write_or_check_spec(spec)
+        dataset = load_dataset(spec.dataset, data_dir, spec.train_size, spec.seeds()["subset"], show_progress=show_download_progress)
+        data = DeviceData(dataset, device, spec.batch_size)
+        return ImpRun(spec, run_dir, data, on_event).run()

@@ -1,0 +1,136 @@
+"""The IMP run spec: hyperparameters as data.
+
+Each field is at once a CLI flag (``--train-size``), its help text (the field's description) and a
+component of the run's content hash. The hash covers every field that changes what is computed;
+``levels`` is left out so that asking for more levels continues the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from oneticket.data import dataset_info, dataset_names
+from oneticket.errors import UserError
+from oneticket.models import check_options, model_entry, model_names
+from oneticket.seeding import derive_seed
+from oneticket.training import scale_milestones
+
+SPEC_VERSION = 1
+REWIND_PATTERN = re.compile(r"^(\d+)(ep|it)$")
+NOT_HASHED = frozenset({"levels"})
+
+
+@contextlib.contextmanager
+def _as_value_error() -> Iterator[None]:
+    """Let pydantic report a registry lookup failure against the field that caused it."""
+    try:
+        yield
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def parse_rewind(text: str) -> tuple[int, str]:
+    """``"1ep"`` -> ``(1, "ep")``; ``"500it"`` -> ``(500, "it")``."""
+    match = REWIND_PATTERN.match(text.strip())
+    if not match:
+        raise ValueError(f"rewind point {text!r} must look like 1ep (epochs) or 500it (iterations)")
+    return int(match.group(1)), match.group(2)
+
+
+class ImpSpec(BaseModel):
+    """Everything that determines an iterative-magnitude-pruning run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field("vgg19", description=f"model architecture: {', '.join(model_names())}")
+    width: float = Field(1.0, gt=0, le=16, description="channel width multiplier (e.g. 0.125 for CPU-scale runs)")
+    stem: str | None = Field(None, description="ResNet stem: imagenet (7x7 conv + max-pool, the default) or cifar (3x3 conv)")
+    dataset: str = Field("cifar10", description=f"training dataset: {', '.join(dataset_names())}")
+    train_size: int | None = Field(None, ge=1, description="train on a stratified, seeded subset of this many images")
+    optimizer: Literal["sgd", "adam"] = Field("sgd", description="sgd (lr 0.1, momentum 0.9) or adam (lr 3e-4); weight decay 1e-4")
+    epochs: int | None = Field(None, ge=1, description="epochs per level (default: the paper's, 160 for VGG19, 90 for ResNet50); milestones scale along")
+    batch_size: int = Field(512, ge=2, description="training batch size")
+    levels: int = Field(30, ge=0, le=200, description="pruning levels after the dense level 0 (0 = dense training only)")
+    rate: float = Field(0.2, gt=0, lt=1, description="fraction of the surviving weights pruned at each level (one-shot: --levels 1 --rate 0.9)")
+    layerwise: bool = Field(False, description="prune the same fraction in every layer instead of one global threshold")
+    prune_output: bool = Field(False, description="also prune the output (classifier) layer")
+    rewind: str = Field("1ep", description="late-reset point: Nep (epochs) or Nit (iterations) of the dense run; 0it = original init")
+    seed: int = Field(0, ge=0, description="seed from which init, data order, augmentation and subset seeds derive")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        with _as_value_error():
+            model_entry(value)
+        return value
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        with _as_value_error():
+            dataset_info(value)
+        return value
+
+    @field_validator("rewind")
+    @classmethod
+    def _valid_rewind(cls, value: str) -> str:
+        count, unit = parse_rewind(value)
+        return f"{count}{unit}"
+
+    @model_validator(mode="after")
+    def _options_fit_model(self) -> ImpSpec:
+        with _as_value_error():
+            check_options(self.model, self.model_options())
+        if self.stem is not None and self.stem not in ("imagenet", "cifar"):
+            raise ValueError(f"stem must be imagenet or cifar, got {self.stem!r}")
+        return self
+
+    def model_options(self) -> dict[str, Any]:
+        """Keyword options for the model factory (only those the user set)."""
+        return {} if self.stem is None else {"stem": self.stem}
+
+    def resolved_model_options(self) -> dict[str, Any]:
+        """Every option of the model, defaults filled in (``{"stem": "imagenet"}`` for ResNet50)."""
+        return {**model_entry(self.model).options, **self.model_options()}
+
+    @property
+    def num_epochs(self) -> int:
+        return self.epochs or model_entry(self.model).epochs
+
+    @property
+    def milestones(self) -> tuple[int, ...]:
+        entry = model_entry(self.model)
+        return scale_milestones(entry.milestones, entry.epochs, self.num_epochs)
+
+    @property
+    def num_classes(self) -> int:
+        return dataset_info(self.dataset).num_classes
+
+    def seeds(self) -> dict[str, int]:
+        """The independent random streams of this run."""
+        return {name: derive_seed(self.seed, name) for name in ("init", "train", "subset")}
+
+    def rewind_step(self, steps_per_epoch: int) -> int:
+        count, unit = parse_rewind(self.rewind)
+        return count * steps_per_epoch if unit == "ep" else count
+
+    def hashed(self) -> dict[str, Any]:
+        """The fields that define what is computed, with defaults resolved."""
+        fields = self.model_dump(exclude=set(NOT_HASHED))
+        fields["model_options"] = self.resolved_model_options()
+        fields.pop("stem")
+        fields["epochs"] = self.num_epochs
+        fields["kind"] = "imp"
+        fields["version"] = SPEC_VERSION
+        return fields
+
+    def run_id(self) -> str:
+        canonical = json.dumps(self.hashed(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -1,0 +1,170 @@
+"""Ticket files: a mask and the rewind-point weights in one safetensors file, plus metadata.
+
+Layout: tensors ``mask.<weight name>`` (bool) and ``state.<name>`` (every parameter and buffer of
+the rewind-point model); safetensors metadata ``format``, ``version``, ``info`` (JSON, see
+:class:`TicketInfo`), ``order`` (the tensors in model order) and ``sha256`` (a digest of all
+tensors, so an edited file is detected).
+Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from oneticket.errors import TicketFileError
+from oneticket.files import atomic_path
+from oneticket.sparsity import Mask
+
+TICKET_FORMAT = "oneticket.ticket"
+WEIGHTS_FORMAT = "oneticket.weights"
+FORMAT_VERSION = 1
+MASK_PREFIX, STATE_PREFIX = "mask.", "state."
+
+
+@dataclass(frozen=True)
+class TicketInfo:
+    """Where a ticket came from and how it did."""
+
+    model: str
+    width: float
+    model_options: dict[str, Any]
+    num_classes: int
+    dataset: str
+    optimizer: str
+    level: int
+    rate: float
+    layerwise: bool
+    prune_output: bool
+    fraction_pruned: float
+    rewind: str
+    test_accuracy: float | None
+    run_id: str
+    seeds: dict[str, int] = field(default_factory=dict)
+    train_size: int | None = None
+    epochs: int | None = None
+
+    def describe_model(self) -> str:
+        return describe_model(self.model, self.width, self.model_options)
+
+
+def describe_model(model: str, width: float, model_options: dict[str, Any]) -> str:
+    """``"vgg19 width 0.125"``, with any model options appended."""
+    return f"{model} width {width:g}" + "".join(f" {k}={v}" for k, v in model_options.items())
+
+
+@dataclass(frozen=True)
+class Ticket:
+    info: TicketInfo
+    mask: Mask
+    state: dict[str, torch.Tensor]  # rewind-point parameters and buffers
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _write(path: Path, tensors: dict[str, torch.Tensor], kind: str, info: dict[str, Any]) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    metadata = {
+        "format": kind,
+        "version": str(FORMAT_VERSION),
+        "info": json.dumps(info, sort_keys=True),
+        "order": json.dumps(list(tensors)),  # safetensors sorts names; keep the model's layer order
+        "sha256": _digest(tensors),
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def _read(path: Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise TicketFileError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    except Exception as exc:  # safetensors raises its own error types for damaged headers and data
+        raise TicketFileError(f"{path} is damaged or truncated, not a readable safetensors file ({exc})") from None
+    if metadata.get("format") != kind:
+        raise TicketFileError(f"{path} is not a {kind} file (format {metadata.get('format')!r})")
+    if metadata.get("version") != str(FORMAT_VERSION):
+        raise TicketFileError(f"{path} has format version {metadata.get('version')}; this oneticket reads version {FORMAT_VERSION}")
+    if metadata.get("sha256") != _digest(tensors):
+        raise TicketFileError(f"{path} was modified after it was written (its checksum does not match); get a fresh copy")
+    try:
+        info = json.loads(metadata["info"])
+        order = json.loads(metadata["order"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise TicketFileError(f"{path} has unreadable metadata ({exc})") from None
+    if sorted(order) != sorted(tensors):
+        raise TicketFileError(f"{path}: its tensor list does not match its metadata")
+    return {name: tensors[name] for name in order}, info
+
+
+def save_ticket(path: Path, ticket: Ticket) -> None:
+    tensors = {MASK_PREFIX + k: v for k, v in ticket.mask.items()}
+    tensors.update({STATE_PREFIX + k: v for k, v in ticket.state.items()})
+    _write(path, tensors, TICKET_FORMAT, asdict(ticket.info))
+
+
+def load_ticket(path: Path) -> Ticket:
+    """Read and verify a ticket file (format, version, checksum, mask over existing weights)."""
+    tensors, raw_info = _read(path, TICKET_FORMAT)
+    try:
+        info = TicketInfo(**raw_info)
+    except TypeError as exc:
+        raise TicketFileError(f"{path} has unexpected metadata ({exc})") from None
+    mask = {k[len(MASK_PREFIX):]: v for k, v in tensors.items() if k.startswith(MASK_PREFIX)}
+    state = {k[len(STATE_PREFIX):]: v for k, v in tensors.items() if k.startswith(STATE_PREFIX)}
+    for name, tensor in mask.items():
+        if tensor.dtype != torch.bool or name not in state or state[name].shape != tensor.shape:
+            raise TicketFileError(f"{path}: mask entry {name} does not match a weight of the same shape")
+    return Ticket(info, Mask(mask), state)
+
+
+def save_weights(path: Path, state: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+    """A model state (e.g. a level's trained weights) with a little metadata."""
+    _write(path, state, WEIGHTS_FORMAT, info)
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    return _read(path, WEIGHTS_FORMAT)[0]
+
+
+def check_ticket_fits(ticket: Ticket, model: str, width: float, model_options: dict[str, Any], path: Path | str = "ticket") -> None:
+    """Raise a readable error when a ticket was made for another architecture or width."""
+    info = ticket.info
+    if info.model != model or info.width != width or info.model_options != model_options:
+        raise TicketFileError(
+            f"{path} is a ticket for {info.describe_model()}, not for {describe_model(model, width, model_options)}; "
+            "use a ticket made for this model and width"
+        )
+
+
+def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path | str = "ticket") -> None:
+    """Copy ``state`` into ``model``, with a readable error when shapes or names differ."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or extra or wrong:
+        detail = (
+            f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
+            else f"{wrong[0]} is {tuple(state[wrong[0]].shape)} in the file, {tuple(own[wrong[0]].shape)} in the model"
+        )
+        raise TicketFileError(f"{path} does not fit this model: {detail}")
+    model.load_state_dict(state)
