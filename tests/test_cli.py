@@ -67,7 +67,12 @@ def test_every_command_has_help(command, capsys):
     out = capsys.readouterr().out
     assert "Usage" in out
     if command == ["find"]:
-        for flag in ("--model", "--width", "--train-size", "--levels", "--rewind", "--layerwise", "--store", "--device"):
+        from oneticket.cli.options import flag_name
+        from oneticket.tickets import ImpSpec
+
+        for field in ImpSpec.model_fields:  # every spec field is a flag
+            assert flag_name(field) in out
+        for flag in ("--data-dir", "--store", "--device"):
             assert flag in out
 
 
@@ -112,11 +117,36 @@ def test_missing_dataset_offline_says_where_files_are_expected(tmp_path: Path, c
     assert not list((tmp_path / "data").rglob("*.part"))
 
 
+def test_find_downloads_a_missing_dataset_with_its_progress_bar(tmp_path: Path, monkeypatch, capsys):
+    from test_download import make_cifar10_archive, use_download
+
+    archive, md5 = make_cifar10_archive(tmp_path)
+    use_download(monkeypatch, archive.as_uri(), md5)
+    data_dir = tmp_path / "data"
+    args = ["find", "--model", "vgg19", "--width", "0.0625", "--dataset", "cifar10", "--epochs", "1", "--levels", "0",
+            "--batch-size", "8", "--rewind", "0it", "--data-dir", str(data_dir), "--store", str(tmp_path / "store")]
+    assert main(args) == 0, capsys.readouterr().err
+    assert (data_dir / "cifar10" / "cifar-10-batches-py" / "data_batch_5").exists()
+    assert "level 0: 0.00% pruned" in capsys.readouterr().out
+
+
 def test_cuda_asked_without_a_gpu(tmp_path: Path, capsys):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     assert main(FIND_TINY[:-2] + ["--device", "cuda", "--store", str(tmp_path)]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130_with_a_resume_hint(tmp_path: Path, capsys, monkeypatch):
+    from oneticket.cli import commands
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "find_tickets", interrupted)
+    assert main(FIND_TINY + ["--store", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert "rerun the same command to continue" in err and "Traceback" not in err
 
 
 class NanVGG(VGG):

@@ -122,6 +122,14 @@ def test_output_layer_is_pruned_only_when_asked(store: Path):
     assert "classifier.weight" not in load_ticket(RunDir.for_spec(store, default).ticket_file(1)).mask
 
 
+def test_a_run_in_use_by_another_process_is_refused(store: Path):
+    from oneticket.files import DirectoryLock
+
+    with DirectoryLock(RunDir.for_spec(store, spec()).root, "run"):
+        with pytest.raises(UserError, match="in use by process"):
+            find_tickets(spec(), store)
+
+
 def test_rewind_after_the_end_of_training_is_refused(store: Path):
     with pytest.raises(UserError, match="rewind point 2ep"):
         find_tickets(spec(rewind="2ep"), store)

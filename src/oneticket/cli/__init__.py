@@ -22,12 +22,14 @@ app.add_typer(tickets_app, name="tickets")
 err_console = Console(stderr=True, highlight=False)
 
 
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
 class Interrupted(UserError):
     """Ctrl-C: work so far is kept."""
 
-
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+    exit_code = EXIT_INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("interrupted; finished work is saved, rerun the same command to continue", markup=False, soft_wrap=True)
         return EXIT_INTERRUPTED
+    except Interrupted as exc:
+        err_console.print(str(exc), markup=False, soft_wrap=True)
+        return exc.exit_code
     except UserError as exc:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         return EXIT_BAD_INPUT

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
 
-import inspect
 import typer
 from rich.console import Console
 
-from oneticket.cli import app, tickets_app
+from oneticket.cli import Interrupted, app, tickets_app
 from oneticket.cli.display import FindDisplay, results_table, ticket_tables
 from oneticket.cli.options import build_spec, spec_parameters, with_parameters
 from oneticket.tickets import ImpSpec, RunDir, find_tickets, load_ticket
@@ -54,8 +54,6 @@ def find(**values: Any) -> int:
         with FindDisplay(console) as display:
             results = find_tickets(spec, store, values["data_dir"], device, display)
     except KeyboardInterrupt:
-        from oneticket.cli import Interrupted
-
         raise Interrupted("interrupted; finished epochs are checkpointed, rerun the same command to continue") from None
     run_dir = RunDir.for_spec(store, spec).root
     console.print(results_table(results, run_dir))

@@ -18,6 +18,7 @@ from oneticket.tickets import (
     RunStarted,
     StepDone,
     Ticket,
+    describe_model,
 )
 
 
@@ -48,8 +49,7 @@ class FindDisplay:
         self.state = {"level": 0, "epoch": 0, "loss": None, "acc": None, "pruned": 0.0}
 
     def __enter__(self) -> FindDisplay:
-        self.progress.start()
-        return self
+        return self  # the live display starts at RunStarted, after any dataset download and its own bar
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
@@ -70,11 +70,15 @@ class FindDisplay:
     def _run_started(self, e: RunStarted) -> None:
         self.levels, self.epochs, self.steps = e.levels, e.epochs, e.steps_per_epoch
         todo = max(0, e.levels + 1 - e.finished_levels)
+        s = e.spec
+        pruning = f"rate {s.rate:g} {'layerwise' if s.layerwise else 'global'}, rewind {s.rewind}"
         self.console.print(
-            f"run [bold]{e.run_id}[/] in {e.run_dir}\n"
-            f"levels 0..{e.levels}, {e.epochs} epochs x {e.steps_per_epoch} steps on {e.train_size} images, device {e.device}"
+            f"run [bold]{s.run_id()}[/] in {e.run_dir}\n"
+            f"{describe_model(s.model, s.width, s.resolved_model_options())} on {s.dataset} ({e.train_size} images), "
+            f"{s.optimizer}, {pruning}; levels 0..{e.levels} x {e.epochs} epochs of {e.steps_per_epoch} steps on {e.device}"
             + (f"; {e.finished_levels} level(s) already finished" if e.finished_levels else "")
         )
+        self.progress.start()
         self.run_task = self.progress.add_task("all levels", total=todo * e.epochs * e.steps_per_epoch, status="")
         self.level_task = self.progress.add_task("", total=e.epochs * e.steps_per_epoch, status="", visible=False)
 

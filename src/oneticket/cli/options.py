@@ -17,12 +17,10 @@ from pydantic import BaseModel, ValidationError
 from oneticket.errors import UserError
 
 
-def spec_parameters(spec_class: type[BaseModel], exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
+def spec_parameters(spec_class: type[BaseModel]) -> list[inspect.Parameter]:
     """One keyword-only parameter (a typer option) per field of ``spec_class``."""
     params = []
     for name, field in spec_class.model_fields.items():
-        if name in exclude:
-            continue
         option = typer.Option(field.default, help=field.description, show_default=field.default is not None)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=field.annotation))
     return params

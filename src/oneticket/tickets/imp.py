@@ -30,7 +30,7 @@ from oneticket.training import EpochRecord, TrainHooks, TrainSettings, train
 
 @dataclass(frozen=True)
 class RunStarted:
-    run_id: str
+    spec: ImpSpec
     run_dir: Path
     levels: int
     epochs: int
@@ -103,7 +103,7 @@ class ImpRun:
 
     def run(self) -> list[LevelResult]:
         finished = self.dir.results()
-        self.emit(RunStarted(self.spec.run_id(), self.dir.root, self.spec.levels, self.spec.num_epochs,
+        self.emit(RunStarted(self.spec, self.dir.root, self.spec.levels, self.spec.num_epochs,
                              self.data.steps_per_epoch, self.data.train_size, str(self.data.device), len(finished)))
         results: list[LevelResult] = []
         for level in range(self.spec.levels + 1):

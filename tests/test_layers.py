@@ -1,0 +1,37 @@
+"""Data flows one way: each package imports only the packages below it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "oneticket"
+BASE = {"errors", "files", "seeding"}
+ALLOWED = {
+    "data": BASE,
+    "models": BASE,
+    "sparsity": BASE | {"models"},  # masks know nothing of datasets
+    "training": BASE | {"data", "models", "sparsity"},
+    "tickets": BASE | {"data", "models", "sparsity", "training"},
+}
+
+
+def imported_packages(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in getattr(node, "names", [])]
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= {n.split(".")[1] for n in names if n.startswith("oneticket.") and n.count(".") >= 1}
+    return found
+
+
+def test_lower_layers_never_import_higher_ones():
+    for layer, allowed in ALLOWED.items():
+        for path in (PACKAGE / layer).rglob("*.py"):
+            illegal = imported_packages(path) - allowed - {layer}
+            assert not illegal, f"{path.relative_to(PACKAGE)} imports {sorted(illegal)}"
+
+
+def test_base_modules_import_nothing_of_the_package_but_errors():
+    for name in BASE:
+        assert imported_packages(PACKAGE / f"{name}.py") <= {"errors"}
