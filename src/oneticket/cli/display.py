@@ -68,19 +68,19 @@ class FindDisplay:
             self._level_finished(event.result, event.skipped)
 
     def _run_started(self, e: RunStarted) -> None:
-        self.levels, self.epochs, self.steps = e.levels, e.epochs, e.steps_per_epoch
-        todo = max(0, e.levels + 1 - e.finished_levels)
         s = e.spec
+        self.levels, self.epochs, self.steps = s.levels, s.num_epochs, e.steps_per_epoch
+        todo = max(0, s.levels + 1 - e.finished_levels)
         pruning = f"rate {s.rate:g} {'layerwise' if s.layerwise else 'global'}, rewind {s.rewind}"
         self.console.print(
             f"run [bold]{s.run_id()}[/] in {e.run_dir}\n"
             f"{describe_model(s.model, s.width, s.resolved_model_options())} on {s.dataset} ({e.train_size} images), "
-            f"{s.optimizer}, {pruning}; levels 0..{e.levels} x {e.epochs} epochs of {e.steps_per_epoch} steps on {e.device}"
+            f"{s.optimizer}, {pruning}; levels 0..{s.levels} x {s.num_epochs} epochs of {e.steps_per_epoch} steps on {e.device}"
             + (f"; {e.finished_levels} level(s) already finished" if e.finished_levels else "")
         )
         self.progress.start()
-        self.run_task = self.progress.add_task("all levels", total=todo * e.epochs * e.steps_per_epoch, status="")
-        self.level_task = self.progress.add_task("", total=e.epochs * e.steps_per_epoch, status="", visible=False)
+        self.run_task = self.progress.add_task("all levels", total=todo * self.epochs * self.steps, status="")
+        self.level_task = self.progress.add_task("", total=self.epochs * self.steps, status="", visible=False)
 
     def _level_started(self, e: LevelStarted) -> None:
         self.state.update(level=e.level, epoch=e.resumed_epoch, loss=None, acc=None, pruned=e.fraction_pruned)

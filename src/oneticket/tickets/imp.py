@@ -32,8 +32,6 @@ from oneticket.training import EpochRecord, TrainHooks, TrainSettings, train
 class RunStarted:
     spec: ImpSpec
     run_dir: Path
-    levels: int
-    epochs: int
     steps_per_epoch: int
     train_size: int
     device: str
@@ -100,11 +98,19 @@ class ImpRun:
         model = create_model(spec.model, data.num_classes, spec.width, self.seeds["init"], **spec.model_options())
         self.model = model.to(data.device)
         self.init_state = _cpu_state(self.model)
+        self._rewind_state: dict[str, torch.Tensor] | None = None
+
+    @property
+    def rewind_state(self) -> dict[str, torch.Tensor]:
+        """The rewind-point state written by level 0 (read and verified once)."""
+        if self._rewind_state is None:
+            self._rewind_state = load_weights(self.dir.rewind_file)
+        return self._rewind_state
 
     def run(self) -> list[LevelResult]:
         finished = self.dir.results()
-        self.emit(RunStarted(self.spec, self.dir.root, self.spec.levels, self.spec.num_epochs,
-                             self.data.steps_per_epoch, self.data.train_size, str(self.data.device), len(finished)))
+        self.emit(RunStarted(self.spec, self.dir.root, self.data.steps_per_epoch, self.data.train_size,
+                             str(self.data.device), len(finished)))
         results: list[LevelResult] = []
         for level in range(self.spec.levels + 1):
             done = self.dir.read_result(level)
@@ -128,7 +134,7 @@ class ImpRun:
     def train_level(self, level: int) -> LevelResult:
         began = time.perf_counter()
         mask = self.level_mask(level)
-        start_state = self.init_state if level == 0 else load_weights(self.dir.rewind_file)
+        start_state = self.init_state if level == 0 else self.rewind_state
         self.model.load_state_dict(start_state)
         checkpoint = self.dir.checkpoint_file(level)
         hooks = TrainHooks(
@@ -161,7 +167,7 @@ class ImpRun:
     def _save_level(self, level: int, mask: Mask, result: LevelResult) -> LevelResult:
         ticket_file, trained_file = self.dir.ticket_file(level), self.dir.trained_file(level)
         save_weights(trained_file, _cpu_state(self.model), {"run_id": self.spec.run_id(), "level": level})
-        save_ticket(ticket_file, Ticket(self.ticket_info(level, result), mask.to("cpu"), load_weights(self.dir.rewind_file)))
+        save_ticket(ticket_file, Ticket(self.ticket_info(level, result), mask.to("cpu"), self.rewind_state))
         root = self.dir.root
         return LevelResult(**{**asdict(result), "ticket": str(ticket_file.relative_to(root)),
                               "trained": str(trained_file.relative_to(root))})
