@@ -51,9 +51,9 @@ def test_rewound_weights_equal_the_snapshot_buffers_included(store: Path, monkey
     started: dict[int, dict[str, torch.Tensor]] = {}
     real_train = imp_module.train
 
-    def recording_train(model, data, settings, mask, checkpoint, hooks):
+    def recording_train(model, data, settings, mask, checkpoint, hooks, **options):
         started[len(started)] = {k: v.clone() for k, v in model.state_dict().items()}
-        return real_train(model, data, settings, mask, checkpoint, hooks)
+        return real_train(model, data, settings, mask, checkpoint, hooks, **options)
 
     monkeypatch.setattr(imp_module, "train", recording_train)
     find_tickets(s, store)

@@ -13,6 +13,8 @@ ALLOWED = {
     "sparsity": BASE | {"models"},  # masks know nothing of datasets
     "training": BASE | {"data", "models", "sparsity"},
     "tickets": BASE | {"data", "models", "sparsity", "training"},
+    "experiments": BASE | {"data", "models", "sparsity", "training", "tickets"},
+    "report": BASE | {"data", "models", "sparsity", "training", "tickets", "experiments", "__version__"},
 }
 
 
@@ -22,6 +24,8 @@ def imported_packages(path: Path) -> set[str]:
         names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in getattr(node, "names", [])]
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             found |= {n.split(".")[1] for n in names if n.startswith("oneticket.") and n.count(".") >= 1}
+            if isinstance(node, ast.ImportFrom) and node.module == "oneticket":
+                found |= {a.name for a in node.names}
     return found
 
 

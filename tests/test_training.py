@@ -10,7 +10,7 @@ import torch
 from oneticket.data import DeviceData, load_dataset
 from oneticket.models import create_model
 from oneticket.sparsity import Mask, magnitude_prune, prunable_weights
-from oneticket.training import OPTIMIZERS, TrainSettings, make_optimizer, scale_milestones, train
+from oneticket.training import OPTIMIZERS, Speed, TrainSettings, make_optimizer, scale_milestones, train
 from oneticket.training.device import resolve_device
 from oneticket.errors import UserError
 
@@ -70,7 +70,7 @@ def test_milestones_scale_with_the_number_of_epochs():
 
 def test_learning_rate_drops_at_milestones(data):
     model = create_model("vgg19", 10, width=0.0625, seed=0)
-    result = train(model, data, TrainSettings("sgd", 4, (2, 3), seed=0))
+    result = train(model, data, TrainSettings("sgd", 4, (2, 3), seed=0), speed=Speed(eval_every=1))
     assert [round(r.lr, 6) for r in result.history] == [0.1, 0.1, 0.01, 0.001]
     assert [r.epoch for r in result.history] == [1, 2, 3, 4]
     assert all(0.0 <= r.test_accuracy <= 1.0 for r in result.history)
@@ -80,14 +80,15 @@ def test_checkpoint_resume_equals_uninterrupted(data, tmp_path: Path):
     settings = TrainSettings("sgd", 3, (2,), seed=4)
     full_model = create_model("vgg19", 10, width=0.0625, seed=1)
     mask = half_pruned(full_model)
-    full = train(full_model, data, settings, mask)
+    every = Speed(eval_every=1)  # the 1-epoch run below evaluates its last epoch; so must the full one
+    full = train(full_model, data, settings, mask, speed=every)
 
     # Train 1 epoch with a checkpoint, then a fresh model resumes from it for the rest.
     checkpoint = tmp_path / "ckpt.pt"
     first = create_model("vgg19", 10, width=0.0625, seed=1)
-    train(first, data, TrainSettings("sgd", 1, (2,), seed=4), mask, checkpoint)
+    train(first, data, TrainSettings("sgd", 1, (2,), seed=4), mask, checkpoint, speed=every)
     resumed_model = create_model("vgg19", 10, width=0.0625, seed=99)  # state comes from the checkpoint
-    resumed = train(resumed_model, data, settings, mask, checkpoint)
+    resumed = train(resumed_model, data, settings, mask, checkpoint, speed=every)
     assert [r.test_accuracy for r in resumed.history] == [r.test_accuracy for r in full.history]
     assert [r.train_loss for r in resumed.history] == [r.train_loss for r in full.history]
     assert all(torch.equal(a, b) for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values()))

@@ -11,12 +11,12 @@ from oneticket.errors import UserError
 
 app = typer.Typer(
     name="oneticket",
-    help="Find winning lottery tickets by iterative magnitude pruning with late resetting.",
+    help="Find winning lottery tickets by iterative magnitude pruning with late resetting, transfer them across datasets and optimizers, compare them with random tickets.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-tickets_app = typer.Typer(help="Inspect ticket files.", no_args_is_help=True)
+tickets_app = typer.Typer(help="The tickets catalogue: list, inspect, export, import and verify ticket files.", no_args_is_help=True)
 app.add_typer(tickets_app, name="tickets")
 
 err_console = Console(stderr=True, highlight=False)
@@ -34,7 +34,7 @@ class Interrupted(UserError):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user mistakes print one line on stderr and give a non-zero exit code."""
-    from oneticket.cli import commands  # noqa: F401  (registers the commands)
+    from oneticket.cli import catalogue, commands, experiments  # noqa: F401  (registers the commands)
 
     try:
         result = app(args=argv, prog_name="oneticket", standalone_mode=False)

@@ -14,7 +14,7 @@ from oneticket.cli import Interrupted, app, tickets_app
 from oneticket.cli.display import FindDisplay, results_table, ticket_tables
 from oneticket.cli.options import build_spec, spec_parameters, with_parameters
 from oneticket.tickets import ImpSpec, RunDir, find_tickets, load_ticket
-from oneticket.training import resolve_device
+from oneticket.training import Speed, resolve_device
 
 STORE_ENV = "ONETICKET_STORE"
 EXIT_DIVERGED = 1
@@ -39,6 +39,19 @@ RUN_PARAMETERS = [
         "device", inspect.Parameter.KEYWORD_ONLY, annotation=str,
         default=typer.Option("auto", help="auto (CUDA if available), cpu, cuda or cuda:N"),
     ),
+    inspect.Parameter(
+        "channels_last", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+        default=typer.Option(True, help="channels-last (NHWC) memory format: faster convolutions; not part of the run id"),
+    ),
+    inspect.Parameter(
+        "compile", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+        default=typer.Option(False, help="torch.compile the training step (no gain measured so far; on CPU needs a C++ compiler); not part of the run id"),
+    ),
+    inspect.Parameter(
+        "eval_every", inspect.Parameter.KEYWORD_ONLY, annotation=int | None,
+        default=typer.Option(None, min=1, show_default=False,
+                             help="evaluate the test set every N epochs and after the last (default: the least N with N x training images >= 10 x test images); not part of the run id"),
+    ),
 ]
 
 
@@ -49,10 +62,11 @@ def find(**values: Any) -> int:
     """
     spec: ImpSpec = build_spec(ImpSpec, values)
     device = resolve_device(values["device"])
+    speed = Speed(channels_last=values["channels_last"], compile=values["compile"], eval_every=values["eval_every"])
     store = values["store"] or default_store()
     try:
         with FindDisplay(console) as display:
-            results = find_tickets(spec, store, values["data_dir"], device, display)
+            results = find_tickets(spec, store, values["data_dir"], device, display, speed=speed)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; finished epochs are checkpointed, rerun the same command to continue") from None
     run_dir = RunDir.for_spec(store, spec).root

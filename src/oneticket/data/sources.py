@@ -7,9 +7,10 @@ Layout under a data directory (the one ``../shared/datasets`` and the official a
     <dir>/svhn/{train,test}_32x32.mat
     <dir>/fashionmnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
 
-``digits`` (scikit-learn's bundled 8x8 digits) needs no files. ``cifar10a`` and ``cifar10b`` are the
-two halves of the CIFAR-10 training set (see :func:`oneticket.data.splits.half_indices`), both tested
-on the CIFAR-10 test set.
+``digits`` (scikit-learn's bundled 8x8 digits) needs no files. Every dataset ``X`` also has halves
+``Xa`` and ``Xb`` (``cifar10a``/``cifar10b`` as in the paper, ``digitsa``/``digitsb`` for the demo): the
+two halves of its training set (see :func:`oneticket.data.splits.half_indices`), both tested on the
+full test set.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class DatasetInfo:
     reader: Reader | None = None
     parent: str | None = None
     half: str | None = None
+    train_count: int = 0  # images in the official training / test files (for cost estimates)
+    test_count: int = 0
 
 
 DATASETS: dict[str, DatasetInfo] = {}
@@ -104,6 +107,8 @@ register_dataset(
         files=tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",),
         downloads=_cifar10_downloads(),
         reader=readers.read_cifar10,
+        train_count=50_000,
+        test_count=10_000,
     )
 )
 register_dataset(
@@ -121,6 +126,8 @@ register_dataset(
             ),
         ),
         reader=readers.read_cifar100,
+        train_count=50_000,
+        test_count=10_000,
     )
 )
 register_dataset(
@@ -133,6 +140,8 @@ register_dataset(
             Download(f"http://ufldl.stanford.edu/housenumbers/{f}", md5, f"svhn/{f}") for f, md5 in _SVHN_MD5.items()
         ),
         reader=readers.read_svhn,
+        train_count=73_257,
+        test_count=26_032,
     )
 )
 register_dataset(
@@ -144,6 +153,8 @@ register_dataset(
         files=tuple(_FASHION_MD5),
         downloads=tuple(Download(_FASHION_URL + f, md5, f"fashionmnist/{f}") for f, md5 in _FASHION_MD5.items()),
         reader=readers.read_fashionmnist,
+        train_count=60_000,
+        test_count=10_000,
     )
 )
 register_dataset(
@@ -152,17 +163,32 @@ register_dataset(
         "digits", 10, (0.3052,) * 3, (0.3760,) * 3,
         "scikit-learn digits, offline: 1,442 train / 355 test, 10 classes, 8x8 upsampled to 32x32",
         reader=lambda _folder: readers.read_digits(),
+        train_count=1_442,
+        test_count=355,
     )
 )
-for _half in ("a", "b"):
-    register_dataset(
-        DatasetInfo(
-            f"cifar10{_half}", 10, CIFAR10_MEAN, CIFAR10_STD,
-            f"CIFAR-10 half {_half}: 25,000 train (2,500 per class), tested on the CIFAR-10 test set",
-            parent="cifar10",
-            half=_half,
+
+
+def register_halves(parent: str) -> None:
+    """Register ``<parent>a`` and ``<parent>b``: the two halves of ``parent``'s training set, tested
+    on its full test set (CIFAR-10a/b in the paper; every dataset gets them the same way)."""
+    info = DATASETS[parent]
+    for half in ("a", "b"):
+        register_dataset(
+            DatasetInfo(
+                f"{parent}{half}", info.num_classes, info.mean, info.std,
+                f"{info.description.split(':')[0]} half {half}: every other training image of each class "
+                f"(in file order), tested on the full test set",
+                parent=parent,
+                half=half,
+                train_count=(info.train_count + (half == "a")) // 2,
+                test_count=info.test_count,
+            )
         )
-    )
+
+
+for _parent in ("cifar10", "cifar100", "svhn", "fashionmnist", "digits"):
+    register_halves(_parent)
 
 
 def ensure_files(info: DatasetInfo, data_dir: Path, download: bool = True, show_progress: bool = True) -> Path:

@@ -1,4 +1,4 @@
-"""Tickets: the IMP run spec, the ticket file format, iterative magnitude pruning."""
+"""Tickets: the IMP run spec, the ticket file format, iterative magnitude pruning, transfer, random tickets."""
 
 from oneticket.tickets.imp import (
     EpochDone,
@@ -9,8 +9,10 @@ from oneticket.tickets.imp import (
     RunStarted,
     StepDone,
     find_tickets,
+    ignore_event,
 )
-from oneticket.tickets.rundir import LevelResult, RunDir, runs_root
+from oneticket.tickets.random_ticket import random_mask
+from oneticket.tickets.rundir import LevelResult, RunDir, find_ticket_file, imported_root, runs_root
 from oneticket.tickets.spec import ImpSpec, parse_rewind
 from oneticket.tickets.ticket import (
     Ticket,
@@ -23,8 +25,21 @@ from oneticket.tickets.ticket import (
     save_ticket,
     save_weights,
 )
+from oneticket.tickets.transfer import KINDS, VARIANTS, TrainingDir, TrainSpec, ticket_model, train_ticket, trainings_root, variant
 
 __all__ = [
+    "KINDS",
+    "VARIANTS",
+    "TrainSpec",
+    "TrainingDir",
+    "find_ticket_file",
+    "ignore_event",
+    "imported_root",
+    "random_mask",
+    "ticket_model",
+    "train_ticket",
+    "trainings_root",
+    "variant",
     "EpochDone",
     "Event",
     "ImpRun",

@@ -25,7 +25,7 @@ from oneticket.sparsity import Mask, magnitude_prune
 from oneticket.tickets.rundir import LevelResult, RunDir
 from oneticket.tickets.spec import ImpSpec
 from oneticket.tickets.ticket import Ticket, TicketInfo, load_ticket, load_weights, save_ticket, save_weights
-from oneticket.training import EpochRecord, TrainHooks, TrainSettings, train
+from oneticket.training import EpochRecord, Speed, TrainHooks, TrainSettings, train
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ Event = RunStarted | LevelStarted | StepDone | EpochDone | LevelFinished
 EventSink = Callable[[Event], None]
 
 
-def _ignore(_: Event) -> None:
+def ignore_event(_: Event) -> None:
     pass
 
 
@@ -81,13 +81,15 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 class ImpRun:
     """One IMP run: its spec, its directory, its data and model, driven level by level."""
 
-    def __init__(self, spec: ImpSpec, run_dir: RunDir, data: DeviceData, on_event: EventSink = _ignore):
+    def __init__(self, spec: ImpSpec, run_dir: RunDir, data: DeviceData, on_event: EventSink = ignore_event,
+                 speed: Speed = Speed()):
         self.spec = spec
+        self.speed = speed
         self.dir = run_dir
         self.data = data
         self.emit = on_event
         self.seeds = spec.seeds()
-        self.settings = TrainSettings(spec.optimizer, spec.num_epochs, spec.milestones, self.seeds["train"])
+        self.settings = TrainSettings(spec.optimizer, spec.num_epochs, spec.milestones, self.seeds["train"], spec.precision)
         self.rewind_step = spec.rewind_step(data.steps_per_epoch)
         total_steps = spec.num_epochs * data.steps_per_epoch
         if self.rewind_step >= total_steps:
@@ -145,18 +147,8 @@ class ImpRun:
         if level == 0:
             hooks.snapshot_step = self.rewind_step
             hooks.on_snapshot = lambda model: save_weights(self.dir.rewind_file, _cpu_state(model), {"rewind": self.spec.rewind})
-        outcome = train(self.model, self.data, self.settings, mask.to(self.data.device), checkpoint, hooks)
-        result = LevelResult(
-            level=level,
-            status="diverged" if outcome.diverged else "done",
-            fraction_pruned=mask.fraction_pruned(),
-            alive=mask.alive(),
-            total=mask.total(),
-            test_accuracy=outcome.test_accuracy,
-            seconds=time.perf_counter() - began,
-            history=[asdict(h) for h in outcome.history],
-            message=outcome.diverged,
-        )
+        outcome = train(self.model, self.data, self.settings, mask.to(self.data.device), checkpoint, hooks, speed=self.speed)
+        result = LevelResult.of_training(level, mask, outcome, time.perf_counter() - began)
         if not outcome.diverged:
             result = self._save_level(level, mask, result)
         self.dir.write_result(result)
@@ -200,13 +192,14 @@ def find_tickets(
     store: Path,
     data_dir: Path | None = None,
     device: torch.device | str = "cpu",
-    on_event: EventSink = _ignore,
+    on_event: EventSink = ignore_event,
     show_download_progress: bool = True,
+    speed: Speed | None = None,
 ) -> list[LevelResult]:
-    """Run (or resume, or just read back) the IMP run of ``spec`` under ``store``."""
+    """Run (or resume, or just read back) the IMP run of ``spec`` under ``store``; ``speed``: how (not what)."""
     run_dir = RunDir.for_spec(store, spec)
     with DirectoryLock(run_dir.root, "run"):
         run_dir.write_or_check_spec(spec)
         dataset = load_dataset(spec.dataset, data_dir, spec.train_size, spec.seeds()["subset"], show_progress=show_download_progress)
         data = DeviceData(dataset, device, spec.batch_size)
-        return ImpRun(spec, run_dir, data, on_event).run()
+        return ImpRun(spec, run_dir, data, on_event, speed or Speed()).run()

@@ -21,7 +21,9 @@ from typing import Any
 
 from oneticket.errors import UserError
 from oneticket.files import read_json, write_json_atomic
+from oneticket.sparsity import Mask
 from oneticket.tickets.spec import ImpSpec
+from oneticket.training import TrainResult
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,48 @@ class LevelResult:
     def diverged(self) -> bool:
         return self.status == "diverged"
 
+    @classmethod
+    def of_training(cls, level: int, mask: Mask, outcome: TrainResult, seconds: float) -> LevelResult:
+        """The record of one training of ``mask``'s weights (an IMP level or a ticket training)."""
+        return cls(
+            level=level,
+            status="diverged" if outcome.diverged else "done",
+            fraction_pruned=mask.fraction_pruned(),
+            alive=mask.alive(),
+            total=mask.total(),
+            test_accuracy=outcome.test_accuracy,
+            seconds=seconds,
+            history=[asdict(h) for h in outcome.history],
+            message=outcome.diverged,
+        )
+
+
+def read_result_file(path: Path, remedy: str) -> LevelResult | None:
+    """A ``result.json``, or None when there is none yet; a damaged one is a one-line error."""
+    if not path.exists():
+        return None
+    try:
+        return LevelResult(**read_json(path))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise UserError(f"{path} is unreadable ({exc}); {remedy}") from None
+
 
 def runs_root(store: Path) -> Path:
     return Path(store).expanduser() / "runs"
+
+
+def imported_root(store: Path) -> Path:
+    """Where ``oneticket tickets import`` keeps tickets, laid out like run directories."""
+    return Path(store).expanduser() / "imported"
+
+
+def find_ticket_file(store: Path, run_id: str, level: int) -> Path | None:
+    """The ticket of ``run_id`` at ``level`` in ``store`` (found by a run or imported), if present."""
+    for root in (runs_root(store), imported_root(store)):
+        path = RunDir(root / run_id).ticket_file(level)
+        if path.exists():
+            return path
+    return None
 
 
 class RunDir:
@@ -79,13 +120,7 @@ class RunDir:
         return self.level_dir(level) / "checkpoint.pt"
 
     def read_result(self, level: int) -> LevelResult | None:
-        path = self.result_file(level)
-        if not path.exists():
-            return None
-        try:
-            return LevelResult(**read_json(path))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise UserError(f"{path} is unreadable ({exc}); delete it to recompute level {level}") from None
+        return read_result_file(self.result_file(level), f"delete it to recompute level {level}")
 
     def write_result(self, result: LevelResult) -> None:
         write_json_atomic(self.result_file(result.level), asdict(result))

@@ -12,9 +12,9 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from oneticket.data import dataset_info, dataset_names
 from oneticket.errors import UserError
@@ -28,7 +28,7 @@ NOT_HASHED = frozenset({"levels"})
 
 
 @contextlib.contextmanager
-def _as_value_error() -> Iterator[None]:
+def as_value_error() -> Iterator[None]:
     """Let pydantic report a registry lookup failure against the field that caused it."""
     try:
         yield
@@ -36,69 +36,39 @@ def _as_value_error() -> Iterator[None]:
         raise ValueError(str(exc)) from None
 
 
-def parse_rewind(text: str) -> tuple[int, str]:
-    """``"1ep"`` -> ``(1, "ep")``; ``"500it"`` -> ``(500, "it")``."""
-    match = REWIND_PATTERN.match(text.strip())
-    if not match:
-        raise ValueError(f"rewind point {text!r} must look like 1ep (epochs) or 500it (iterations)")
-    return int(match.group(1)), match.group(2)
+def known_model(value: str) -> str:
+    with as_value_error():
+        model_entry(value)
+    return value
 
 
-class ImpSpec(BaseModel):
-    """Everything that determines an iterative-magnitude-pruning run."""
+def known_dataset(value: str) -> str:
+    with as_value_error():
+        dataset_info(value)
+    return value
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field("vgg19", description=f"model architecture: {', '.join(model_names())}")
-    width: float = Field(1.0, gt=0, le=16, description="channel width multiplier (e.g. 0.125 for CPU-scale runs)")
-    stem: str | None = Field(None, description="ResNet stem: imagenet (7x7 conv + max-pool, the default) or cifar (3x3 conv)")
-    dataset: str = Field("cifar10", description=f"training dataset: {', '.join(dataset_names())}")
-    train_size: int | None = Field(None, ge=1, description="train on a stratified, seeded subset of this many images")
-    optimizer: Literal["sgd", "adam"] = Field("sgd", description="sgd (lr 0.1, momentum 0.9) or adam (lr 3e-4); weight decay 1e-4")
-    epochs: int | None = Field(None, ge=1, description="epochs per level (default: the paper's, 160 for VGG19, 90 for ResNet50); milestones scale along")
-    batch_size: int = Field(512, ge=2, description="training batch size")
-    levels: int = Field(30, ge=0, le=200, description="pruning levels after the dense level 0 (0 = dense training only)")
-    rate: float = Field(0.2, gt=0, lt=1, description="fraction of the surviving weights pruned at each level (one-shot: --levels 1 --rate 0.9)")
-    layerwise: bool = Field(False, description="prune the same fraction in every layer instead of one global threshold")
-    prune_output: bool = Field(False, description="also prune the output (classifier) layer")
-    rewind: str = Field("1ep", description="late-reset point: Nep (epochs) or Nit (iterations) of the dense run; 0it = original init")
-    seed: int = Field(0, ge=0, description="seed from which init, data order, augmentation and subset seeds derive")
+ModelName = Annotated[str, AfterValidator(known_model)]
+DatasetName = Annotated[str, AfterValidator(known_dataset)]
 
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, value: str) -> str:
-        with _as_value_error():
-            model_entry(value)
-        return value
 
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, value: str) -> str:
-        with _as_value_error():
-            dataset_info(value)
-        return value
+def normalized_rewind(text: str) -> str:
+    """``" 1ep"`` -> ``"1ep"``; a malformed rewind point is a validation error."""
+    count, unit = parse_rewind(text)
+    return f"{count}{unit}"
 
-    @field_validator("rewind")
-    @classmethod
-    def _valid_rewind(cls, value: str) -> str:
-        count, unit = parse_rewind(value)
-        return f"{count}{unit}"
 
-    @model_validator(mode="after")
-    def _options_fit_model(self) -> ImpSpec:
-        with _as_value_error():
-            check_options(self.model, self.model_options())
-        if self.stem is not None and self.stem not in ("imagenet", "cifar"):
-            raise ValueError(f"stem must be imagenet or cifar, got {self.stem!r}")
-        return self
+RewindPoint = Annotated[str, AfterValidator(normalized_rewind)]
 
-    def model_options(self) -> dict[str, Any]:
-        """Keyword options for the model factory (only those the user set)."""
-        return {} if self.stem is None else {"stem": self.stem}
 
-    def resolved_model_options(self) -> dict[str, Any]:
-        """Every option of the model, defaults filled in (``{"stem": "imagenet"}`` for ResNet50)."""
-        return {**model_entry(self.model).options, **self.model_options()}
+class Schedule:
+    """What a spec with ``model``, ``dataset`` and ``epochs`` fields derives from them (a mixin for
+    pydantic models; it declares no fields itself, so the models keep their own field order)."""
+
+    if TYPE_CHECKING:  # declared as fields by the model class that mixes this in
+        model: str
+        dataset: str
+        epochs: int | None
 
     @property
     def num_epochs(self) -> int:
@@ -112,6 +82,53 @@ class ImpSpec(BaseModel):
     @property
     def num_classes(self) -> int:
         return dataset_info(self.dataset).num_classes
+
+
+def parse_rewind(text: str) -> tuple[int, str]:
+    """``"1ep"`` -> ``(1, "ep")``; ``"500it"`` -> ``(500, "it")``."""
+    match = REWIND_PATTERN.match(text.strip())
+    if not match:
+        raise ValueError(f"rewind point {text!r} must look like 1ep (epochs) or 500it (iterations)")
+    return int(match.group(1)), match.group(2)
+
+
+class ImpSpec(Schedule, BaseModel):
+    """Everything that determines an iterative-magnitude-pruning run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: ModelName = Field("vgg19", description=f"model architecture: {', '.join(model_names())}")
+    width: float = Field(1.0, gt=0, le=16, description="channel width multiplier (e.g. 0.125 for CPU-scale runs)")
+    stem: str | None = Field(None, description="ResNet stem: imagenet (7x7 conv + max-pool, the default) or cifar (3x3 conv)")
+    dataset: DatasetName = Field("cifar10", description=f"training dataset: {', '.join(dataset_names())}")
+    train_size: int | None = Field(None, ge=1, description="train on a stratified, seeded subset of this many images")
+    optimizer: Literal["sgd", "adam"] = Field("sgd", description="sgd (lr 0.1, momentum 0.9) or adam (lr 3e-4); weight decay 1e-4")
+    epochs: int | None = Field(None, ge=1, description="epochs per level (default: the paper's, 160 for VGG19, 90 for ResNet50); milestones scale along")
+    batch_size: int = Field(512, ge=2, description="training batch size")
+    levels: int = Field(30, ge=0, le=200, description="pruning levels after the dense level 0 (0 = dense training only)")
+    rate: float = Field(0.2, gt=0, lt=1, description="fraction of the surviving weights pruned at each level (one-shot: --levels 1 --rate 0.9)")
+    layerwise: bool = Field(False, description="prune the same fraction in every layer instead of one global threshold")
+    prune_output: bool = Field(False, description="also prune the output (classifier) layer")
+    rewind: RewindPoint = Field("1ep", description="late-reset point: Nep (epochs) or Nit (iterations) of the dense run; 0it = original init")
+    seed: int = Field(0, ge=0, description="seed from which init, data order, augmentation and subset seeds derive")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="fp32, or bf16: mixed precision (autocast to bfloat16), faster on recent CPUs and GPUs; changes results")
+
+    @model_validator(mode="after")
+    def _options_fit_model(self) -> ImpSpec:
+        with as_value_error():
+            check_options(self.model, self.model_options())
+        if self.stem is not None and self.stem not in ("imagenet", "cifar"):
+            raise ValueError(f"stem must be imagenet or cifar, got {self.stem!r}")
+        return self
+
+    def model_options(self) -> dict[str, Any]:
+        """Keyword options for the model factory (only those the user set)."""
+        return {} if self.stem is None else {"stem": self.stem}
+
+    def resolved_model_options(self) -> dict[str, Any]:
+        """Every option of the model, defaults filled in (``{"stem": "imagenet"}`` for ResNet50)."""
+        return {**model_entry(self.model).options, **self.model_options()}
 
     def seeds(self) -> dict[str, int]:
         """The independent random streams of this run."""
@@ -127,6 +144,8 @@ class ImpSpec(BaseModel):
         fields["model_options"] = self.resolved_model_options()
         fields.pop("stem")
         fields["epochs"] = self.num_epochs
+        if self.precision == "fp32":
+            fields.pop("precision")  # fp32 runs keep the ids they had before precision was a setting
         fields["kind"] = "imp"
         fields["version"] = SPEC_VERSION
         return fields

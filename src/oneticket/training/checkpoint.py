@@ -56,3 +56,4 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
 def load_checkpoint(path: Path) -> Checkpoint:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     return Checkpoint(**payload)
+

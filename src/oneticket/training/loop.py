@@ -1,9 +1,11 @@
-"""The training loop: one readable function, data on the device, masks kept in place.
+"""The training loop: a few small functions, data on the device, masks kept in place.
 
-Per step: a batch gathered and augmented on the device, forward, backward, optimizer step, then
-the pruned weights multiplied back to exactly 0.0. Per epoch: the schedule steps, the model is
-evaluated on the test set, and a checkpoint is written. The loss is read back from the device only
-every few steps, where it is also checked for NaN/inf.
+Per step: a batch gathered and augmented on the device, forward (under bf16 autocast when the
+precision is bf16), backward, optimizer step, then the pruned weights multiplied back to exactly
+0.0. Per epoch: the schedule steps, the model is evaluated on the test set (every epoch, or every
+few epochs where evaluation would cost more than a small share, and always after the last), and a
+checkpoint is written (on a GPU, at most every 30 s). The loss is read back from the device only every few steps, where it is
+also checked for NaN/inf. How it runs (memory format, compilation) is :class:`Speed`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,6 +25,17 @@ from oneticket.seeding import generator
 from oneticket.sparsity import Mask, MaskedWeights
 from oneticket.training.checkpoint import Checkpoint, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from oneticket.training.optim import make_optimizer, make_scheduler
+from oneticket.training.speed import (
+    Speed,
+    autocast,
+    check_compile,
+    check_precision,
+    checkpoint_seconds,
+    eval_interval,
+    evaluated_epochs,
+    memory_format,
+    retain_freed_memory,
+)
 
 LOSS_EVERY = 10  # steps between reads of the running loss (each read waits for the device)
 
@@ -33,13 +46,14 @@ class TrainSettings:
     epochs: int
     milestones: tuple[int, ...]
     seed: int  # seeds the data-order and augmentation streams, one draw per epoch
+    precision: str = "fp32"  # "fp32", or "bf16": autocast to bfloat16 (CPU and CUDA); changes results
 
 
 @dataclass(frozen=True)
 class EpochRecord:
     epoch: int  # 1-based
     train_loss: float
-    test_accuracy: float
+    test_accuracy: float | None  # None: not evaluated after this epoch (see Speed.eval_every)
     lr: float
     seconds: float
 
@@ -66,13 +80,15 @@ class TrainHooks:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, data: DeviceData) -> float:
+def evaluate(model: nn.Module, data: DeviceData, precision: str = "fp32", channels_last: bool = False) -> float:
     """Top-1 accuracy on the test set (BatchNorm in eval mode)."""
     was_training = model.training
     model.eval()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     correct = torch.zeros((), dtype=torch.long, device=data.device)
-    for images, labels in data.test_batches():
-        correct += (model(images).argmax(1) == labels).sum()
+    with autocast(data.device, precision):
+        for images, labels in data.test_batches():
+            correct += (model(images.contiguous(memory_format=fmt)).argmax(1) == labels).sum()
     model.train(was_training)
     return correct.item() / len(data.test_labels)
 
@@ -84,6 +100,123 @@ def _diverged_message(loss: float, epoch: int, step: int, steps: int) -> str:
     )
 
 
+@dataclass
+class _Run:
+    """What one call of :func:`train` works with."""
+
+    model: nn.Module
+    forward: Callable[[torch.Tensor], torch.Tensor]  # the model, compiled or not
+    data: DeviceData
+    settings: TrainSettings
+    speed: Speed
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    masked: MaskedWeights | None
+    hooks: TrainHooks
+    checkpoint_path: Path | None
+    last_checkpoint: float = field(default_factory=time.monotonic)  # when the last one was written (or training began)
+
+    @property
+    def fmt(self) -> torch.memory_format:
+        return memory_format(self.speed)
+
+    def snapshot(self, on_snapshot: Callable[[nn.Module], None]) -> None:
+        """Call ``on_snapshot`` with the model in the default memory format (values unchanged)."""
+        self.model.to(memory_format=torch.contiguous_format)
+        try:
+            on_snapshot(self.model)
+        finally:
+            self.model.to(memory_format=self.fmt)
+
+    def save(self, epoch: int, history: list[EpochRecord]) -> None:
+        """Write a checkpoint, unless the last was written less than ``checkpoint_seconds`` ago."""
+        if self.checkpoint_path is None:
+            return
+        if time.monotonic() - self.last_checkpoint < checkpoint_seconds(self.speed, self.data.device):
+            return
+        save_checkpoint(self.checkpoint_path, Checkpoint(epoch, self.model.state_dict(), self.optimizer.state_dict(),
+                                                         self.scheduler.state_dict(), [asdict(h) for h in history], rng_states()))
+        self.last_checkpoint = time.monotonic()
+
+
+def _resume(run: _Run) -> tuple[int, list[EpochRecord]]:
+    """Load the checkpoint, if there is one: epochs done and their records."""
+    if run.checkpoint_path is None or not run.checkpoint_path.exists():
+        return 0, []
+    state = load_checkpoint(run.checkpoint_path)
+    run.model.load_state_dict(state.model)
+    run.optimizer.load_state_dict(state.optimizer)
+    run.scheduler.load_state_dict(state.scheduler)
+    restore_rng_states(state.rng)
+    return state.epoch, [EpochRecord(**h) for h in state.history]
+
+
+def _train_epoch(run: _Run, epoch: int) -> float | str:
+    """One epoch of steps: the mean training loss, or why training diverged."""
+    data, hooks, steps = run.data, run.hooks, run.data.steps_per_epoch
+    seed = run.settings.seed
+    loss_sum = torch.zeros((), device=data.device)
+    seen = 0
+    for step, (images, labels) in enumerate(data.train_batches(generator(seed, "order", epoch), generator(seed, "augment", epoch))):
+        if hooks.snapshot_step == epoch * steps + step and hooks.on_snapshot is not None:
+            run.snapshot(hooks.on_snapshot)
+        with autocast(data.device, run.settings.precision):
+            loss = F.cross_entropy(run.forward(images.contiguous(memory_format=run.fmt)), labels)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        if run.masked is not None:
+            run.masked.apply()
+        loss_sum += loss.detach() * len(labels)
+        seen += len(labels)
+        if step % LOSS_EVERY == LOSS_EVERY - 1 or step == steps - 1:
+            running = loss_sum.item() / seen
+            if not math.isfinite(running):
+                return _diverged_message(running, epoch, step, steps)
+            if hooks.on_step is not None:
+                hooks.on_step(epoch, step, steps, running)
+        elif hooks.on_step is not None:
+            hooks.on_step(epoch, step, steps, None)
+    return loss_sum.item() / seen
+
+
+def _epochs(run: _Run) -> TrainResult:
+    start, history = _resume(run)
+    if run.masked is not None:
+        run.masked.apply()
+    if run.hooks.on_start is not None:
+        run.hooks.on_start(start)
+    epochs = run.settings.epochs
+    evaluated = evaluated_epochs(epochs, eval_interval(run.speed, run.data.train_size, len(run.data.test_labels)))
+    run.model.train()
+    for epoch in range(start, epochs):
+        began = time.perf_counter()
+        lr = run.optimizer.param_groups[0]["lr"]
+        loss = _train_epoch(run, epoch)
+        if isinstance(loss, str):
+            return TrainResult(history, loss)
+        run.scheduler.step()
+        accuracy = evaluate(run.model, run.data, run.settings.precision, run.speed.channels_last) if epoch + 1 in evaluated else None
+        record = EpochRecord(epoch + 1, loss, accuracy, lr, time.perf_counter() - began)
+        history.append(record)
+        run.save(epoch + 1, history)
+        if run.hooks.on_epoch is not None:
+            run.hooks.on_epoch(record)
+    return TrainResult(history)
+
+
+def _in_format(mask: Mask, fmt: torch.memory_format) -> Mask:
+    """The mask with its 4-d (convolution) tensors laid out like the model's weights."""
+    return Mask({k: t.contiguous(memory_format=fmt) if t.dim() == 4 else t for k, t in mask.items()})
+
+
+def _prepare_device(device: torch.device, speed: Speed) -> None:
+    if device.type == "cpu" and speed.retain_memory:
+        retain_freed_memory()
+    if device.type == "cuda" and speed.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
+
+
 def train(
     model: nn.Module,
     data: DeviceData,
@@ -91,67 +224,28 @@ def train(
     mask: Mask | None = None,
     checkpoint_path: Path | None = None,
     hooks: TrainHooks | None = None,
+    speed: Speed | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``settings.epochs`` epochs, resuming from ``checkpoint_path`` if it exists.
 
     A fresh optimizer and schedule are made here; pruned weights (``mask``) are zeroed before the
-    first step and after every optimizer step. A checkpoint is written after every epoch.
+    first step and after every optimizer step. A checkpoint is written after every epoch (on CUDA:
+    at most every ``GPU_CHECKPOINT_SECONDS``); the test set is evaluated as ``speed.eval_every``
+    says, and always after the last epoch. ``speed`` changes how fast this runs, not what it
+    computes (the memory format changes rounding only); the model is returned in the default
+    memory format.
     """
-    hooks = hooks or TrainHooks()
-    optimizer = make_optimizer(settings.optimizer, model.parameters())
-    scheduler = make_scheduler(optimizer, settings.milestones)
-    history: list[EpochRecord] = []
-    start = 0
-    if checkpoint_path is not None and checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path)
-        model.load_state_dict(state.model)
-        optimizer.load_state_dict(state.optimizer)
-        scheduler.load_state_dict(state.scheduler)
-        restore_rng_states(state.rng)
-        history = [EpochRecord(**h) for h in state.history]
-        start = state.epoch
-    masked = MaskedWeights(model, mask) if mask is not None else None
-    if masked is not None:
-        masked.apply()
-
-    if hooks.on_start is not None:
-        hooks.on_start(start)
-    steps = data.steps_per_epoch
-    model.train()
-    for epoch in range(start, settings.epochs):
-        began = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        loss_sum = torch.zeros((), device=data.device)
-        seen = 0
-        batches = data.train_batches(generator(settings.seed, "order", epoch), generator(settings.seed, "augment", epoch))
-        for step, (images, labels) in enumerate(batches):
-            if hooks.snapshot_step == epoch * steps + step and hooks.on_snapshot is not None:
-                hooks.on_snapshot(model)
-            loss = F.cross_entropy(model(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if masked is not None:
-                masked.apply()
-            loss_sum += loss.detach() * len(labels)
-            seen += len(labels)
-            if step % LOSS_EVERY == LOSS_EVERY - 1 or step == steps - 1:
-                running = loss_sum.item() / seen
-                if not math.isfinite(running):
-                    return TrainResult(history, _diverged_message(running, epoch, step, steps))
-                if hooks.on_step is not None:
-                    hooks.on_step(epoch, step, steps, running)
-            elif hooks.on_step is not None:
-                hooks.on_step(epoch, step, steps, None)
-        scheduler.step()
-        record = EpochRecord(epoch + 1, loss_sum.item() / seen, evaluate(model, data), lr, time.perf_counter() - began)
-        history.append(record)
-        if checkpoint_path is not None:
-            save_checkpoint(
-                checkpoint_path,
-                Checkpoint(epoch + 1, model.state_dict(), optimizer.state_dict(), scheduler.state_dict(),
-                           [asdict(h) for h in history], rng_states()),
-            )
-        if hooks.on_epoch is not None:
-            hooks.on_epoch(record)
-    return TrainResult(history)
+    speed = speed or Speed()
+    check_precision(settings.precision)
+    check_compile(speed, data.device)
+    _prepare_device(data.device, speed)
+    fmt = memory_format(speed)
+    model.to(memory_format=fmt)
+    try:
+        optimizer = make_optimizer(settings.optimizer, model.parameters())
+        masked = None if mask is None else MaskedWeights(model, _in_format(mask, fmt))
+        run = _Run(model, torch.compile(model) if speed.compile else model, data, settings, speed, optimizer,
+                   make_scheduler(optimizer, settings.milestones), masked, hooks or TrainHooks(), checkpoint_path)
+        return _epochs(run)
+    finally:
+        model.to(memory_format=torch.contiguous_format)

@@ -1,0 +1,83 @@
+"""``oneticket tickets list | export | import | verify`` (``show`` is with ``find``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from oneticket.cli import tickets_app
+from oneticket.cli.display import percent
+from oneticket.cli.experiments import StoreOption, _store, ticket_files
+from oneticket.errors import UserError
+from oneticket.tickets.catalogue import catalogue, export_tickets, import_tickets, verify_ticket
+
+console = Console(highlight=False)
+
+
+@tickets_app.command("list")
+def list_tickets(
+    store: StoreOption = None,
+    dataset: Annotated[str | None, typer.Option(help="only tickets found on this dataset", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(help="only tickets of this model", show_default=False)] = None,
+) -> None:
+    """List the tickets in the store: source dataset, optimizer, model, level, % pruned, accuracy."""
+    store_path = _store(store)
+    entries = [e for e in catalogue(store_path)
+               if (dataset is None or e.info.dataset == dataset) and (model is None or e.info.model == model)]
+    table = Table(title=f"tickets in {store_path}")
+    for column in ("dataset", "optimizer", "model", "level", "pruned", "accuracy", "run", "origin"):
+        table.add_column(column, justify="right" if column in ("level", "pruned", "accuracy") else "left")
+    for e in entries:
+        i = e.info
+        table.add_row(i.dataset, i.optimizer, i.describe_model(), str(i.level), percent(i.fraction_pruned),
+                      percent(i.test_accuracy), i.run_id, "imported" if e.imported else "found")
+    console.print(table)
+    if entries:
+        console.print(f"files: {store_path}/{{runs,imported}}/<run>/level_NN/ticket.safetensors")
+    if not entries:
+        console.print("no tickets yet: 'oneticket find' or 'oneticket run' makes them, 'oneticket tickets import' adds some")
+
+
+@tickets_app.command("export")
+def export(
+    out: Annotated[Path, typer.Argument(help="new folder to write (must not exist or be empty)", show_default=False)],
+    from_: Annotated[list[str], typer.Option("--from", help="run directory, run id or ticket file (repeatable)", show_default=False)],
+    levels: Annotated[str | None, typer.Option(help="comma-separated levels (default: all)", show_default=False)] = None,
+    store: StoreOption = None,
+) -> None:
+    """Write tickets to a folder ready to publish: the safetensors files, tickets.json and a README card."""
+    from oneticket.cli.experiments import _parse_levels
+    from oneticket.tickets import load_ticket
+
+    wanted = _parse_levels(levels)
+    paths = [p for source in from_ for p in ticket_files(source, _store(store))]
+    if wanted is not None:
+        paths = [p for p in paths if load_ticket(p).info.level in wanted]
+    if not paths:
+        raise UserError(f"no tickets at levels {levels} in {', '.join(from_)}")
+    written = export_tickets(paths, out)
+    console.print(f"exported {len(written)} ticket(s) to {out} (card: {out / 'README.md'})")
+
+
+@tickets_app.command("import")
+def import_(
+    source: Annotated[Path, typer.Argument(help="a ticket file or an exported folder", show_default=False)],
+    store: StoreOption = None,
+) -> None:
+    """Verify tickets and copy them into the store, where 'oneticket transfer --from RUN_ID' finds them."""
+    done = import_tickets(source, _store(store))
+    for destination, new in done:
+        console.print(f"{'imported' if new else 'already there'}: {destination}")
+
+
+@tickets_app.command("verify")
+def verify(path: Annotated[Path, typer.Argument(help="a ticket file (.safetensors)", show_default=False)]) -> None:
+    """Check a ticket file end to end: checksum, metadata, model, shapes, mask counts, finite weights."""
+    result = verify_ticket(path)
+    for check in result.checks:
+        console.print(f"[green]ok[/] {check}")
+    console.print(f"{path}: a valid ticket ({result.info.describe_model()}, {result.info.dataset}, level {result.info.level})")

@@ -1,0 +1,36 @@
+"""Experiments: TOML specs, the job graph, the planner, the local executor, the results index."""
+
+from oneticket.experiments.executor import JobEnded, JobStarted, LocalExecutor, Summary
+from oneticket.experiments.graph import ImpJob, Job, JobGraph, Series, TrainJob, expand, expand_all
+from oneticket.experiments.plan import JobStatus, Plan, job_status, make_plan
+from oneticket.experiments.results import Line, Row, aggregate, tidy_rows
+from oneticket.experiments.spec import ExperimentSpec, load_experiment, parse_experiment
+from oneticket.experiments.store import ResultsIndex
+from oneticket.experiments.throughput import MeasuredThroughput
+
+__all__ = [
+    "ExperimentSpec",
+    "ImpJob",
+    "Job",
+    "JobEnded",
+    "JobGraph",
+    "JobStarted",
+    "JobStatus",
+    "Line",
+    "LocalExecutor",
+    "MeasuredThroughput",
+    "Plan",
+    "ResultsIndex",
+    "Row",
+    "Series",
+    "Summary",
+    "TrainJob",
+    "aggregate",
+    "expand",
+    "expand_all",
+    "job_status",
+    "load_experiment",
+    "make_plan",
+    "parse_experiment",
+    "tidy_rows",
+]

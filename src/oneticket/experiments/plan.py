@@ -1,0 +1,126 @@
+"""What a job graph still needs: job states from the store, work left, and a time estimate.
+
+Work is counted in trainings, epochs and images: a training of ``E`` epochs on ``N`` images costs
+``E * N`` training images plus its passes over the test set (as often as the loop evaluates). The estimate divides that by the
+training throughput measured on this machine for each (model, width, batch) (see
+:mod:`oneticket.experiments.throughput`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from oneticket.data import dataset_info
+from oneticket.experiments.graph import ImpJob, Job, JobGraph, TrainJob
+from oneticket.tickets import RunDir, TrainingDir, find_ticket_file, runs_root, trainings_root
+from oneticket.training import Speed
+from oneticket.training.speed import eval_interval, evaluated_epochs
+
+EVAL_COST = 1 / 3  # a test image costs about a third of a training image (forward only)
+
+# (job) -> images per second for its model, width and batch size
+Throughput = Callable[[Job], float]
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job: Job
+    state: str  # done, partial, todo, waiting (its ticket does not exist yet), failed (diverged / no ticket)
+    trainings_done: int
+    trainings_total: int
+    epochs_left: int
+    images_left: int  # training images plus weighted test images still to process
+    seconds_left: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+
+def train_images(dataset: str, train_size: int | None) -> int:
+    count = dataset_info(dataset).train_count
+    return min(train_size, count) if train_size else count
+
+
+def _cost_per_training(dataset: str, train_size: int | None, epochs: int) -> int:
+    """Training images plus weighted test images, with the default evaluation interval."""
+    train, test = train_images(dataset, train_size), dataset_info(dataset).test_count
+    evaluations = len(evaluated_epochs(epochs, eval_interval(Speed(), train, test)))
+    return int(epochs * train + evaluations * EVAL_COST * test)
+
+
+def imp_status(job: ImpJob, store_runs: RunDir) -> JobStatus:
+    results = store_runs.results()
+    wanted = job.trainings
+    done = min(len(results), wanted)
+    diverged = any(r.diverged for r in results)
+    partial = done > 0 or any(store_runs.checkpoint_file(level).exists() for level in range(wanted))
+    state = "failed" if diverged else "done" if done >= wanted else "partial" if partial else "todo"
+    left = 0 if state in ("done", "failed") else wanted - done
+    cost = _cost_per_training(job.spec.dataset, job.spec.train_size, job.epochs_per_training)
+    return JobStatus(job, state, done, wanted, left * job.epochs_per_training, left * cost)
+
+
+def training_status(job: TrainJob, store: Path) -> JobStatus:
+    directory = TrainingDir(trainings_root(store) / job.spec.job_id())
+    result = directory.read_result()
+    cost = _cost_per_training(job.spec.dataset, job.spec.train_size, job.epochs_per_training)
+    if result is not None:
+        return JobStatus(job, "failed" if result.diverged else "done", 1, 1, 0, 0)
+    source = RunDir(runs_root(store) / job.spec.source)
+    level_result = source.read_result(job.spec.level)
+    if level_result is not None and level_result.diverged:
+        return JobStatus(job, "failed", 0, 1, 0, 0)
+    ticket = job.ticket_file or find_ticket_file(store, job.spec.source, job.spec.level)
+    state = "partial" if directory.checkpoint_file.exists() else "todo" if ticket is not None else "waiting"
+    return JobStatus(job, state, 0, 1, job.epochs_per_training, cost)
+
+
+def job_status(job: Job, store: Path) -> JobStatus:
+    if isinstance(job, ImpJob):
+        return imp_status(job, RunDir(runs_root(store) / job.spec.run_id()))
+    return training_status(job, store)
+
+
+@dataclass(frozen=True)
+class Plan:
+    statuses: list[JobStatus]
+
+    @property
+    def jobs_done(self) -> int:
+        return sum(s.finished for s in self.statuses)
+
+    @property
+    def trainings_total(self) -> int:
+        return sum(s.trainings_total for s in self.statuses)
+
+    @property
+    def trainings_left(self) -> int:
+        return sum(0 if s.finished else s.trainings_total - s.trainings_done for s in self.statuses)
+
+    @property
+    def epochs_left(self) -> int:
+        return sum(s.epochs_left for s in self.statuses)
+
+    @property
+    def seconds_left(self) -> float | None:
+        if any(s.seconds_left is None and not s.finished for s in self.statuses):
+            return None
+        return sum(s.seconds_left or 0.0 for s in self.statuses)
+
+    @property
+    def failed(self) -> list[JobStatus]:
+        return [s for s in self.statuses if s.state == "failed"]
+
+
+def make_plan(graph: JobGraph, store: Path, throughput: Throughput | None = None) -> Plan:
+    """Each job's state and the work left; seconds too when a ``throughput`` is given."""
+    statuses = []
+    for job in graph.ordered():
+        status = job_status(job, store)
+        if throughput is not None and not status.finished:
+            status = JobStatus(**{**status.__dict__, "seconds_left": status.images_left / throughput(job)})
+        statuses.append(status)
+    return Plan(statuses)

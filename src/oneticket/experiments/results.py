@@ -1,0 +1,96 @@
+"""Results as one tidy table: a row per (experiment, panel, line, seed, level), and their
+aggregation over seeds (mean and standard deviation) for figures and reports."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from oneticket.experiments.graph import JobGraph
+from oneticket.experiments.store import ResultsIndex
+
+
+@dataclass(frozen=True)
+class Row:
+    experiment: str
+    model: str
+    source: str
+    target: str
+    train_optimizer: str
+    kind: str
+    seed: int
+    level: int
+    fraction_pruned: float
+    test_accuracy: float | None  # None when that training diverged
+    job_id: str
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def values(self) -> list[object]:
+        return list(asdict(self).values())
+
+
+def tidy_rows(graph: JobGraph, store: Path) -> list[Row]:
+    """Every finished point of every series of ``graph``, read from the results index."""
+    index = ResultsIndex(store)
+    index.sync()
+    found = index.results(graph.jobs)
+    rows = []
+    for series in graph.series:
+        for point in series.points:
+            result = found.get((point.job_id, point.level))
+            if result is None:
+                continue
+            rows.append(Row(series.experiment, series.model, series.source, series.target, series.train_optimizer,
+                            series.kind, series.seed, point.level, result["fraction_pruned"],
+                            result["test_accuracy"], point.job_id))
+    return rows
+
+
+@dataclass(frozen=True)
+class Line:
+    """A series aggregated over seeds: per level, mean and std of the test accuracy."""
+
+    experiment: str
+    panel: tuple[str, str, str]  # model, target, train optimizer
+    label: str
+    kind: str
+    levels: list[int]
+    fraction_pruned: list[float]
+    mean: list[float]
+    std: list[float]
+    seeds: list[int]  # how many seeds each point has
+
+    @property
+    def points(self) -> int:
+        return len(self.levels)
+
+
+def aggregate(graph: JobGraph, rows: list[Row]) -> list[Line]:
+    """Group rows by experiment, panel and line; mean and sample std over seeds. Diverged points are left out."""
+    labels = {(s.experiment, s.panel, s.kind, s.source): s.label for s in graph.series}
+    grouped: dict[tuple, dict[int, list[Row]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row.test_accuracy is None:
+            continue
+        key = (row.experiment, (row.model, row.target, row.train_optimizer), row.kind, row.source)
+        grouped[key][row.level].append(row)
+    lines = []
+    for key in labels:
+        if key not in grouped:
+            continue
+        by_level = grouped[key]
+        levels = sorted(by_level)
+        accuracies = [[r.test_accuracy for r in by_level[level]] for level in levels]
+        lines.append(Line(
+            experiment=key[0], panel=key[1], label=labels[key], kind=key[2], levels=levels,
+            fraction_pruned=[by_level[level][0].fraction_pruned for level in levels],
+            mean=[statistics.fmean(a) for a in accuracies],  # type: ignore[arg-type]
+            std=[statistics.stdev(a) if len(a) > 1 else 0.0 for a in accuracies],  # type: ignore[arg-type]
+            seeds=[len(a) for a in accuracies],
+        ))
+    return lines

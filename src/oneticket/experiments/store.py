@@ -1,0 +1,146 @@
+"""The results index: one SQLite file beside the run directories.
+
+The run and training directories stay the source of truth (each result is a ``result.json``
+written atomically); ``<store>/results.sqlite`` indexes them for queries::
+
+    jobs(job_id, kind, spec, directory)             every IMP run and ticket training
+    results(job_id, level, status, fraction_pruned, alive, total, test_accuracy, seconds, message)
+    epochs(job_id, level, epoch, train_loss, test_accuracy, lr, seconds)
+    experiment_jobs(experiment, job_id)
+
+Each record is written in one transaction (a level's result together with its epochs), with
+upserts, so writing twice is harmless and a crash leaves the previous state. Several processes may
+write at once: SQLite's write-ahead log and a generous busy timeout serialize them, and nothing is
+lost. :meth:`ResultsIndex.sync` picks up results written outside the executor (``oneticket find``,
+other machines) from the directories.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+from oneticket.errors import UserError
+from oneticket.files import read_json
+from oneticket.tickets import LevelResult, RunDir, runs_root, trainings_root
+
+INDEX_FILE = "results.sqlite"
+BUSY_TIMEOUT_S = 120.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, spec TEXT NOT NULL, directory TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    job_id TEXT NOT NULL, level INTEGER NOT NULL, status TEXT NOT NULL, fraction_pruned REAL, alive INTEGER,
+    total INTEGER, test_accuracy REAL, seconds REAL, message TEXT, PRIMARY KEY (job_id, level)
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    job_id TEXT NOT NULL, level INTEGER NOT NULL, epoch INTEGER NOT NULL, train_loss REAL, test_accuracy REAL,
+    lr REAL, seconds REAL, PRIMARY KEY (job_id, level, epoch)
+);
+CREATE TABLE IF NOT EXISTS experiment_jobs (
+    experiment TEXT NOT NULL, job_id TEXT NOT NULL, PRIMARY KEY (experiment, job_id)
+);
+"""
+
+
+class ResultsIndex:
+    """``<store>/results.sqlite``."""
+
+    def __init__(self, store: Path):
+        self.store = Path(store).expanduser()
+        self.path = self.store / INDEX_FILE
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.store.mkdir(parents=True, exist_ok=True)
+        try:
+            with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(SCHEMA)
+                with conn:  # one transaction: committed on success, rolled back on error
+                    yield conn
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{self.path}: the results index cannot be used ({exc}); delete it, it is rebuilt from the runs") from None
+
+    def record_job(self, job_id: str, kind: str, spec: dict[str, Any], directory: Path) -> None:
+        with self._connect() as conn:
+            conn.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)",
+                         (job_id, kind, json.dumps(spec, sort_keys=True), str(directory)))
+
+    def record_result(self, job_id: str, result: LevelResult) -> None:
+        """A level's result and its per-epoch metrics, in one transaction."""
+        with self._connect() as conn:
+            _write_result(conn, job_id, result)
+
+    def record_experiment(self, experiment: str, job_ids: Iterable[str]) -> None:
+        with self._connect() as conn:
+            conn.executemany("INSERT OR IGNORE INTO experiment_jobs VALUES (?, ?)", [(experiment, j) for j in job_ids])
+
+    def results(self, job_ids: Iterable[str] | None = None) -> dict[tuple[str, int], dict[str, Any]]:
+        """(job id, level) -> result row."""
+        with self._connect() as conn:
+            conn.row_factory = sqlite3.Row
+            rows = conn.execute("SELECT * FROM results").fetchall()
+        wanted = None if job_ids is None else set(job_ids)
+        return {(r["job_id"], r["level"]): dict(r) for r in rows if wanted is None or r["job_id"] in wanted}
+
+    def epochs(self, job_id: str, level: int) -> list[dict[str, Any]]:
+        with self._connect() as conn:
+            conn.row_factory = sqlite3.Row
+            rows = conn.execute("SELECT * FROM epochs WHERE job_id = ? AND level = ? ORDER BY epoch", (job_id, level))
+            return [dict(r) for r in rows]
+
+    def compute(self, job_ids: Iterable[str]) -> tuple[int, int, float]:
+        """(trainings, epochs, seconds) spent on the finished levels and trainings of ``job_ids``."""
+        wanted = set(job_ids)
+        with self._connect() as conn:
+            results = conn.execute("SELECT job_id, seconds FROM results").fetchall()
+            epochs = conn.execute("SELECT job_id, COUNT(*) FROM epochs GROUP BY job_id").fetchall()
+        mine = [seconds or 0.0 for job_id, seconds in results if job_id in wanted]
+        return len(mine), sum(n for job_id, n in epochs if job_id in wanted), sum(mine)
+
+    def sync(self) -> int:
+        """Index every finished result found in the store's directories; returns how many."""
+        found = list(_results_on_disk(self.store))
+        with self._connect() as conn:
+            for job_id, kind, spec, directory, result in found:
+                conn.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)",
+                             (job_id, kind, json.dumps(spec, sort_keys=True), str(directory)))
+                _write_result(conn, job_id, result)
+        return len(found)
+
+
+def _write_result(conn: sqlite3.Connection, job_id: str, result: LevelResult) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (job_id, result.level, result.status, result.fraction_pruned, result.alive, result.total,
+         result.test_accuracy, result.seconds, result.message),
+    )
+    conn.execute("DELETE FROM epochs WHERE job_id = ? AND level = ?", (job_id, result.level))
+    conn.executemany(
+        "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(job_id, result.level, h["epoch"], h["train_loss"], h.get("test_accuracy"), h["lr"], h["seconds"])
+         for h in result.history],
+    )
+
+
+def _results_on_disk(store: Path) -> Iterator[tuple[str, str, dict[str, Any], Path, LevelResult]]:
+    for spec_file in sorted(runs_root(store).glob("*/spec.json")):
+        run = RunDir(spec_file.parent)
+        spec = read_json(spec_file).get("spec", {})
+        for result in run.results():
+            yield f"imp-{run.root.name}", "imp", spec, run.root, result
+    for result_file in sorted(trainings_root(store).glob("*/result.json")):
+        directory = result_file.parent
+        try:
+            record = read_json(directory / "spec.json")
+            result = LevelResult(**read_json(result_file))
+        except (OSError, ValueError, TypeError):
+            continue  # a damaged or foreign file: the executor reports it when it gets to that job
+        yield f"train-{directory.name}", record.get("kind", "train"), record.get("spec", {}), directory, result

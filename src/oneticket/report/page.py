@@ -1,0 +1,184 @@
+"""The report: for each experiment its figure, its numbers, its settings and the compute spent,
+as Markdown and as one self-contained HTML page (figures embedded), plus the tidy CSV.
+
+::
+
+    <out>/report.md  report.html  results.csv  <experiment>.png .svg .json
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import html
+import io
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from oneticket import __version__
+from oneticket.experiments import (
+    ExperimentSpec,
+    JobGraph,
+    Line,
+    ResultsIndex,
+    Row,
+    TrainJob,
+    aggregate,
+    make_plan,
+    tidy_rows,
+)
+from oneticket.files import write_bytes_atomic
+from oneticket.report.figures import draw_experiment, panel_title
+
+
+@dataclass(frozen=True)
+class ExperimentSection:
+    spec: ExperimentSpec
+    lines: list[Line]
+    figure: dict[str, Path]
+    jobs: int
+    jobs_finished: int
+    failed: list[tuple[str, str]]  # job description, why
+    trainings: int
+    epochs: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Report:
+    directory: Path
+    markdown: Path
+    html: Path
+    csv: Path
+    sections: list[ExperimentSection]
+
+
+def _cell(line: Line, level: int) -> str:
+    if level not in line.levels:
+        return "-"
+    i = line.levels.index(level)
+    text = f"{100 * line.mean[i]:.2f}"
+    if line.seeds[i] > 1:
+        text += f" ± {100 * line.std[i]:.2f} (n={line.seeds[i]})"
+    return text
+
+
+def panel_tables(lines: list[Line]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) per panel: one row per level, one column per line (accuracy in %)."""
+    tables = []
+    for panel in dict.fromkeys(line.panel for line in lines):
+        mine = [line for line in lines if line.panel == panel]
+        levels = sorted({level for line in mine for level in line.levels})
+        pruned = {lv: f for line in mine for lv, f in zip(line.levels, line.fraction_pruned)}
+        header = ["level", "pruned %"] + [line.label for line in mine]
+        rows = [[str(lv), f"{100 * pruned[lv]:.2f}"] + [_cell(line, lv) for line in mine] for lv in levels]
+        tables.append((panel_title(panel), header, rows))
+    return tables
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def experiment_jobs(graph: JobGraph, name: str) -> set[str]:
+    """The jobs behind an experiment's points, with the IMP runs whose tickets they train."""
+    points = {p.job_id for s in graph.series if s.experiment == name for p in s.points}
+    sources = {graph.jobs[j].depends_on[0] for j in points if isinstance(graph.jobs[j], TrainJob)}  # type: ignore[union-attr]
+    return points | sources
+
+
+def build_section(spec: ExperimentSpec, graph: JobGraph, rows: list[Row], store: Path, out: Path) -> ExperimentSection:
+    mine = [r for r in rows if r.experiment == spec.name]
+    lines = [line for line in aggregate(graph, mine) if line.experiment == spec.name]
+    figure = draw_experiment(spec.display_title, lines, out / spec.name)
+    job_ids = experiment_jobs(graph, spec.name)
+    statuses = [s for s in make_plan(graph, store).statuses if s.job.id in job_ids]
+    trainings, epochs, seconds = ResultsIndex(store).compute(job_ids)
+    failed = [(s.job.describe(), "diverged or its ticket does not exist") for s in statuses if s.state == "failed"]
+    return ExperimentSection(spec, lines, figure, len(statuses), sum(s.finished for s in statuses), failed,
+                             trainings, epochs, seconds)
+
+
+def _settings(spec: ExperimentSpec) -> str:
+    return json.dumps(spec.model_dump(exclude_none=True), indent=2)
+
+
+def _markdown(title: str, sections: list[ExperimentSection], when: str) -> str:
+    out = [f"# {title}", "", f"oneticket {__version__}, torch {torch.__version__}, {platform.node()}, {when}", ""]
+    for section in sections:
+        spec = section.spec
+        out += [f"## {spec.display_title}", ""]
+        if spec.description:
+            out += [spec.description, ""]
+        out += [f"![{spec.display_title}]({section.figure['png'].name})", "",
+                f"Vector version: [{section.figure['svg'].name}]({section.figure['svg'].name}); "
+                f"plotted numbers: [{section.figure['json'].name}]({section.figure['json'].name}).", ""]
+        out += [f"Jobs finished: {section.jobs_finished} of {section.jobs}. Compute spent: {section.trainings} trainings, "
+                f"{section.epochs} epochs, {_hours(section.seconds)}.", ""]
+        for job, why in section.failed:
+            out += [f"- failed: {job} ({why})"]
+        out += ["", "### Test accuracy (%)", ""]
+        for panel, header, rows in panel_tables(section.lines):
+            out += [f"**{panel}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            out += ["| " + " | ".join(row) + " |" for row in rows]
+            out += [""]
+        out += ["### Settings", "", "```json", _settings(spec), "```", ""]
+    return "\n".join(out)
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3}img{max-width:100%}pre{background:#f6f6f6;padding:1em;overflow:auto}.meta{color:#666}"""
+
+
+def _html(title: str, sections: list[ExperimentSection], when: str) -> str:
+    e = html.escape
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{STYLE}</style></head><body>",
+           f"<h1>{e(title)}</h1><p class='meta'>oneticket {__version__}, torch {e(torch.__version__)}, "
+           f"{e(platform.node())}, {e(when)}</p>"]
+    for section in sections:
+        spec = section.spec
+        png = base64.b64encode(section.figure["png"].read_bytes()).decode()
+        out += [f"<h2>{e(spec.display_title)}</h2>"]
+        if spec.description:
+            out += [f"<p>{e(spec.description)}</p>"]
+        out += [f"<img alt='{e(spec.display_title)}' src='data:image/png;base64,{png}'>",
+                f"<p>Jobs finished: {section.jobs_finished} of {section.jobs}. Compute spent: {section.trainings} "
+                f"trainings, {section.epochs} epochs, {_hours(section.seconds)}.</p>"]
+        if section.failed:
+            out += ["<ul>"] + [f"<li>failed: {e(job)} ({e(why)})</li>" for job, why in section.failed] + ["</ul>"]
+        out += ["<h3>Test accuracy (%)</h3>"]
+        for panel, header, rows in panel_tables(section.lines):
+            out += [f"<p><b>{e(panel)}</b></p><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
+            out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
+            out += ["</table>"]
+        out += [f"<h3>Settings</h3><pre>{e(_settings(spec))}</pre>"]
+    out += ["</body></html>"]
+    return "\n".join(out)
+
+
+def rows_csv(rows: list[Row]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(Row.columns())
+    writer.writerows(row.values() for row in rows)
+    return buffer.getvalue()
+
+
+def write_report(graph: JobGraph, store: Path, out: Path, title: str | None = None) -> Report:
+    """Figures, tables and pages for every experiment of ``graph``, written under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = tidy_rows(graph, store)
+    sections = [build_section(spec, graph, rows, store, out) for spec in graph.experiments]
+    title = title or " + ".join(spec.display_title for spec in graph.experiments)
+    when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    paths = out / "report.md", out / "report.html", out / "results.csv"
+    write_bytes_atomic(paths[0], _markdown(title, sections, when).encode())
+    write_bytes_atomic(paths[1], _html(title, sections, when).encode())
+    write_bytes_atomic(paths[2], rows_csv(rows).encode())
+    return Report(out, *paths, sections)

@@ -1,0 +1,206 @@
+"""Training a ticket on a target: transfer, and the random-ticket baselines.
+
+A :class:`TrainSpec` names a ticket (the IMP run that found it and its level) and the target's
+training (dataset, optimizer, schedule, seed). What the model starts from:
+
+- ``mask="ticket", weights="ticket"`` -- transfer (METHOD.md): the ticket's mask and rewind-point
+  weights. The output layer is replaced by a fresh, seeded one exactly when the target's class
+  count differs from the source's; otherwise the source's output layer is kept.
+- ``mask="random", weights="random"`` -- the random ticket: a seeded global permutation of the
+  ticket's mask and a fresh seeded initialization (``random-layerwise`` permutes per layer).
+- ``mask="random", weights="ticket"`` and ``mask="ticket", weights="random"`` -- the half-random
+  ablations.
+
+The target's own schedule applies (its epochs, milestones scaled along). A training directory
+holds the spec, a checkpoint while it trains, and ``result.json`` when it is done::
+
+    <store>/trainings/<job id>/{spec.json, checkpoint.pt, result.json}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+import torch
+from torch import nn
+
+from oneticket.data import DeviceData
+from oneticket.errors import UserError
+from oneticket.files import read_json, write_json_atomic
+from oneticket.models import create_model, output_layer, replace_output_layer
+from oneticket.seeding import derive_seed
+from oneticket.sparsity import Mask
+from oneticket.tickets.imp import EpochDone, EventSink, LevelFinished, LevelStarted, StepDone, ignore_event
+from oneticket.tickets.random_ticket import random_mask
+from oneticket.tickets.rundir import LevelResult, read_result_file
+from oneticket.tickets.spec import SPEC_VERSION, DatasetName, ModelName, Schedule
+from oneticket.tickets.ticket import Ticket, load_state_into
+from oneticket.training import Speed, TrainHooks, TrainSettings, train
+
+MaskKind = Literal["ticket", "random", "random-layerwise"]
+WeightsKind = Literal["ticket", "random"]
+
+# (mask, weights) -> the name a series of such trainings goes by
+KINDS: dict[tuple[str, str], str] = {
+    ("ticket", "ticket"): "transfer",
+    ("random", "random"): "random",
+    ("random-layerwise", "random"): "random-layerwise",
+    ("random", "ticket"): "random-mask",
+    ("ticket", "random"): "random-weights",
+}
+VARIANTS: dict[str, tuple[str, str]] = {kind: pair for pair, kind in KINDS.items()}
+
+
+class TrainSpec(Schedule, BaseModel):
+    """One training of a ticket (transferred or randomized) on a target dataset and optimizer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(..., pattern=r"^[0-9a-f]{16}$", description="run id of the IMP run that found the ticket")
+    level: int = Field(..., ge=0, description="the ticket's pruning level")
+    model: ModelName = Field(..., description="the ticket's model (fixes the default schedule)")
+    dataset: DatasetName = Field(..., description="target dataset")
+    optimizer: Literal["sgd", "adam"] = Field("sgd", description="target optimizer")
+    epochs: int | None = Field(None, ge=1, description="target epochs (default: the model's paper schedule)")
+    batch_size: int = Field(512, ge=2)
+    train_size: int | None = Field(None, ge=1)
+    seed: int = Field(0, ge=0)
+    mask: MaskKind = "ticket"
+    weights: WeightsKind = "ticket"
+    precision: Literal["fp32", "bf16"] = "fp32"
+
+    @property
+    def kind(self) -> str:
+        return KINDS[(self.mask, self.weights)]
+
+    def seeds(self) -> dict[str, int]:
+        """Data streams as an IMP run with this seed has them (same subset, same order); the
+        random mask, the fresh initialization and a new output layer get streams of their own."""
+        names = {"train": "train", "subset": "subset", "mask": "random-mask", "init": "random-init", "head": "head"}
+        return {name: derive_seed(self.seed, key) for name, key in names.items()}
+
+    def hashed(self) -> dict[str, Any]:
+        fields = self.model_dump()
+        if self.precision == "fp32":
+            fields.pop("precision")  # as in ImpSpec: fp32 is the unhashed default
+        fields["epochs"] = self.num_epochs
+        fields["kind"] = "train"
+        fields["version"] = SPEC_VERSION
+        return fields
+
+    def job_id(self) -> str:
+        canonical = json.dumps(self.hashed(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def variant(kind: str) -> tuple[str, str]:
+    """``"random"`` -> ``("random", "random")``: the (mask, weights) of a named training kind."""
+    try:
+        return VARIANTS[kind]
+    except KeyError:
+        raise UserError(f"unknown ticket variant {kind!r}; choose one of: {', '.join(VARIANTS)}") from None
+
+
+def ticket_model(ticket: Ticket, spec: TrainSpec) -> tuple[nn.Module, Mask]:
+    """The model and mask a :class:`TrainSpec` starts from (see the module docstring)."""
+    info = ticket.info
+    if info.model != spec.model:
+        raise UserError(f"the ticket is for {info.model}, the training spec says {spec.model}")
+    seeds = spec.seeds()
+    target_classes = spec.num_classes
+    if spec.weights == "ticket":
+        model = create_model(info.model, info.num_classes, info.width, 0, **info.model_options)
+        load_state_into(model, ticket.state)
+        if target_classes != info.num_classes:
+            replace_output_layer(model, target_classes, seeds["head"])
+    else:
+        model = create_model(info.model, target_classes, info.width, seeds["init"], **info.model_options)
+    head_name = output_layer(model)[0] + ".weight"
+    head = model.get_parameter(head_name)
+    mask = ticket.mask
+    if head_name in mask and mask[head_name].shape != head.shape:
+        # A pruned output layer cannot follow the ticket to a new class count: the new one is dense.
+        mask = Mask({**mask, head_name: torch.ones_like(head, dtype=torch.bool)})
+    if spec.mask != "ticket":
+        mask = random_mask(mask, seeds["mask"], head_name, layerwise=spec.mask == "random-layerwise")
+    return model, mask
+
+
+class TrainingDir:
+    """``<store>/trainings/<job id>/``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    @classmethod
+    def for_spec(cls, store: Path, spec: TrainSpec) -> TrainingDir:
+        return cls(trainings_root(store) / spec.job_id())
+
+    @property
+    def spec_file(self) -> Path:
+        return self.root / "spec.json"
+
+    @property
+    def result_file(self) -> Path:
+        return self.root / "result.json"
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.root / "checkpoint.pt"
+
+    def read_result(self) -> LevelResult | None:
+        return read_result_file(self.result_file, "delete it to train again")
+
+    def write_spec(self, spec: TrainSpec) -> None:
+        record = {"job_id": spec.job_id(), "hashed": spec.hashed(), "spec": spec.model_dump(), "kind": spec.kind}
+        if self.spec_file.exists() and read_json(self.spec_file).get("hashed") != record["hashed"]:
+            raise UserError(f"{self.root} holds a different training than this spec; move it away or use another --store")
+        write_json_atomic(self.spec_file, record)
+
+
+def trainings_root(store: Path) -> Path:
+    return Path(store).expanduser() / "trainings"
+
+
+def train_ticket(
+    spec: TrainSpec,
+    ticket: Ticket,
+    directory: TrainingDir,
+    data: DeviceData,
+    on_event: EventSink = ignore_event,
+    speed: Speed | None = None,
+) -> LevelResult:
+    """Train ``ticket`` as ``spec`` says (resuming a checkpoint), or read back a finished result.
+
+    Emits the same events as an IMP level (``level`` = the ticket's level). The caller holds the
+    directory's lock and gives ``data`` loaded for ``spec`` (its dataset, subset and batch size).
+    """
+    done = directory.read_result()
+    if done is not None:
+        on_event(LevelFinished(done, skipped=True))
+        return done
+    if data.num_classes != spec.num_classes:
+        raise UserError(f"data for {spec.dataset} has {data.num_classes} classes, expected {spec.num_classes}")
+    began = time.perf_counter()
+    directory.write_spec(spec)
+    model, mask = ticket_model(ticket, spec)
+    model = model.to(data.device)
+    settings = TrainSettings(spec.optimizer, spec.num_epochs, spec.milestones, spec.seeds()["train"], spec.precision)
+    level = spec.level
+    hooks = TrainHooks(
+        on_start=lambda epoch: on_event(LevelStarted(level, mask.fraction_pruned(), epoch)),
+        on_step=lambda e, s, n, loss: on_event(StepDone(level, e, s, n, loss)),
+        on_epoch=lambda record: on_event(EpochDone(level, record)),
+    )
+    outcome = train(model, data, settings, mask.to(data.device), directory.checkpoint_file, hooks, speed=speed)
+    result = LevelResult.of_training(level, mask, outcome, time.perf_counter() - began)
+    write_json_atomic(directory.result_file, asdict(result))
+    directory.checkpoint_file.unlink(missing_ok=True)
+    on_event(LevelFinished(result, skipped=False))
+    return result
