@@ -37,11 +37,11 @@ from oneticket.training.speed import checkpoint_seconds, eval_interval
 
 CONFIGS: dict[str, tuple[str, Speed]] = {
     "fp32-nchw": ("fp32", Speed(channels_last=False)),
-    "fp32": ("fp32", Speed()),
+    "fp32": ("fp32", Speed(channels_last=True)),
     "bf16-nchw": ("bf16", Speed(channels_last=False)),
-    "bf16": ("bf16", Speed()),
-    "fp32-compile": ("fp32", Speed(compile=True)),
-    "bf16-compile": ("bf16", Speed(compile=True)),
+    "bf16": ("bf16", Speed(channels_last=True)),
+    "fp32-compile": ("fp32", Speed(channels_last=True, compile=True)),
+    "bf16-compile": ("bf16", Speed(channels_last=True, compile=True)),
 }
 
 

@@ -39,3 +39,17 @@ def test_lower_layers_never_import_higher_ones():
 def test_base_modules_import_nothing_of_the_package_but_errors():
     for name in BASE:
         assert imported_packages(PACKAGE / f"{name}.py") <= {"errors"}
+
+
+def _imports_ray(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "ray" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "ray":
+            return True
+    return False
+
+
+def test_only_the_ray_executor_imports_ray():
+    importing = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if _imports_ray(p)}
+    assert importing == {"experiments/ray_executor.py"}

@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -14,7 +15,7 @@ from rich.table import Table
 from oneticket.cli import Interrupted, app
 from oneticket.cli.display import percent
 from oneticket.cli.options import build_spec
-from oneticket.cli.run_display import RunDisplay
+from oneticket.cli.run_display import RunDisplay, TaskDisplay
 from oneticket.errors import UserError
 from oneticket.experiments import (
     ExperimentSpec,
@@ -23,6 +24,7 @@ from oneticket.experiments import (
     MeasuredThroughput,
     Plan,
     Row,
+    Summary,
     TrainJob,
     expand_all,
     load_experiment,
@@ -31,6 +33,7 @@ from oneticket.experiments import (
     tidy_rows,
 )
 from oneticket.experiments.graph import ImpJob, TicketSource
+from oneticket.experiments.tasks import task_graph
 from oneticket.experiments.throughput import ReferenceThroughput
 from oneticket.report import rows_csv, write_report
 from oneticket.tickets import TrainingDir, TrainSpec, imported_root, load_ticket, runs_root, trainings_root, variant
@@ -131,9 +134,12 @@ def plan(
         console.print(f"[red]{len(result.failed)} job(s) failed (a level diverged); see 'oneticket report'[/]")
 
 
-def execute(graph: JobGraph, store: Path, data_dir: Path | None, device: str, speed: Speed | None = None) -> int:
-    """Run every unfinished job of ``graph`` with the live display; 1 if any job failed."""
+def execute(graph: JobGraph, store: Path, data_dir: Path | None, device: str, speed: Speed | None = None,
+            threads: int | None = None) -> int:
+    """Run every unfinished job of ``graph`` here with the live display; 1 if any job failed."""
     torch_device = resolve_device(device)
+    if threads is not None:
+        torch.set_num_threads(threads)
     plan_now = make_plan(graph, store)
     executor = LocalExecutor(store, data_dir, torch_device, speed=speed)
     try:
@@ -142,11 +148,34 @@ def execute(graph: JobGraph, store: Path, data_dir: Path | None, device: str, sp
             summary = executor.run(graph)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; finished epochs are checkpointed, rerun the same command to continue") from None
+    return _summarize(summary, f"on {torch_device}")
+
+
+def execute_on_ray(graph: JobGraph, store: Path, data_dir: Path | None, options: object, speed: Speed) -> int:
+    """Run every unfinished job of ``graph`` as Ray tasks; 1 if any job failed."""
+    from oneticket.experiments.ray_executor import RayExecutor  # Ray is an optional extra
+
+    tasks = task_graph(graph, store)
+    executor = RayExecutor(store, data_dir, options, speed=speed)  # type: ignore[arg-type]
+    try:
+        with TaskDisplay(console, len(tasks.tasks)) as display:
+            executor.emit = display
+            summary = executor.run(graph)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; finished epochs are checkpointed, rerun the same command to continue") from None
+    artifacts = "shared store" if executor.shared else "artifacts through Ray's object store"
+    return _summarize(summary, f"on Ray ({artifacts})")
+
+
+def _summarize(summary: Summary, where: str) -> int:
     console.print(f"{summary.done} job(s) run, {summary.skipped} already finished, {len(summary.failed)} failed, "
-                  f"in {_duration(summary.seconds)} on {torch_device}")
+                  f"in {_duration(summary.seconds)} {where}")
     for job, why in summary.failed:
         console.print(f"[red]failed: {job.describe()}: {why}[/]")
     return 1 if summary.failed else 0
+
+
+EXECUTORS = ("local", "ray")
 
 
 @app.command()
@@ -158,13 +187,36 @@ def run(
     channels_last: ChannelsLastOption = True,
     compile_: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the training step (long GPU runs); not part of any job id")] = False,
     eval_every: EvalEveryOption = None,
+    threads: Annotated[int | None, typer.Option(min=1, show_default=False, help="PyTorch CPU threads (default: all cores). CPU results are bit-identical for the same thread count")] = None,
+    executor: Annotated[str, typer.Option(help="local (this process) or ray (Ray tasks on this machine or a cluster; needs pip install 'oneticket\\[ray]')")] = "local",
+    address: Annotated[str | None, typer.Option(help="ray: the cluster to join (auto, or ray://HEAD:10001); default: start Ray here for this run", show_default=False)] = None,
+    cpus_per_task: Annotated[float, typer.Option(help="ray: CPUs per task, also its PyTorch thread count")] = 1.0,
+    gpus_per_task: Annotated[float | None, typer.Option(show_default=False, help="ray: GPUs per task (default: 1 where the cluster has GPUs, else 0; 0.25 runs 4 small tasks per GPU)")] = None,
+    retries: Annotated[int, typer.Option(help="ray: reruns of a task whose worker died")] = 3,
+    artifacts: Annotated[str, typer.Option(help="ray: auto, shared (every node sees --store) or object-store (results travel to this machine)")] = "auto",
 ) -> int:
     """Run the jobs of experiment specs that are not finished yet (resumable: rerun to continue).
 
-    Ctrl-C stops cleanly; the next run continues from the last finished epoch.
+    Ctrl-C stops cleanly; the next run continues from the last finished epoch. With --executor ray the
+    jobs run as Ray tasks, trainings of a level as soon as its ticket exists; the results are the same.
     """
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown --executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
     graph = load_graph(specs)
-    return execute(graph, _store(store), data_dir, device, make_speed(channels_last, compile_, eval_every))
+    speed = make_speed(channels_last, compile_, eval_every)
+    if executor == "local":
+        if address is not None:
+            raise UserError("--address is for --executor ray; add --executor ray or drop --address")
+        return execute(graph, _store(store), data_dir, device, speed, threads)
+    if threads is not None:
+        raise UserError("with --executor ray each task uses --cpus-per-task threads; use that instead of --threads")
+    from oneticket.experiments.ray_executor import RayOptions  # Ray is an optional extra
+
+    if device == "cpu" and gpus_per_task is None:
+        gpus_per_task = 0.0
+    options = RayOptions(address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task, retries=retries,
+                         artifacts=artifacts)
+    return execute_on_ray(graph, _store(store), data_dir, options, speed)
 
 
 def _default_report_dir(store: Path, graph: JobGraph) -> Path:

@@ -8,6 +8,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from oneticket.cli.display import percent
 from oneticket.experiments import ImpJob, JobEnded, JobStarted, Plan
 from oneticket.experiments.executor import ExecutorEvent
+from oneticket.experiments.tasks import TaskEnded
 from oneticket.tickets import EpochDone, LevelFinished, LevelStarted, StepDone
 
 
@@ -104,3 +105,39 @@ class RunDisplay:
                         f"epoch {s.get('epoch')}/{self.epochs.get(self.job.job.id) if self.job else '?'}",
             status=f"loss {loss} acc {percent(acc if isinstance(acc, float) else None)}",
         )
+
+
+class TaskDisplay:
+    """Renders the events of an executor that runs many tasks at once: one bar over all tasks, a
+    line per finished task (where it ran, how long it took) and per finished or failed job."""
+
+    def __init__(self, console: Console, tasks: int):
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} tasks"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(compact=True),
+            console=console,
+        )
+        self.bar = self.progress.add_task("ray", total=max(1, tasks))
+
+    def __enter__(self) -> TaskDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, TaskEnded):
+            self.progress.advance(self.bar)
+            if event.state == "done":
+                what = "; ".join(f"{percent(r.fraction_pruned)} pruned, {percent(r.test_accuracy)} test accuracy"
+                                 for r in event.results) or "already finished"
+                resumed = f", resumed after epoch {event.resumed_epoch}" if event.resumed_epoch else ""
+                self.console.print(f"{event.task.describe()}: {what} ({event.seconds:.1f} s, {event.where}{resumed})")
+        elif isinstance(event, JobEnded) and event.state == "failed":
+            self.console.print(f"[red]failed: {event.job.describe()}: {event.message}[/]")

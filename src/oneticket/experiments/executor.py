@@ -16,25 +16,12 @@ from pathlib import Path
 
 import torch
 
-from oneticket.data import DeviceData, load_dataset
-from oneticket.errors import UserError
-from oneticket.experiments.graph import ImpJob, Job, JobGraph, TrainJob
+from oneticket.experiments.graph import ImpJob, Job, JobGraph
 from oneticket.experiments.plan import JobStatus, job_status
 from oneticket.experiments.store import ResultsIndex
-from oneticket.files import DirectoryLock
+from oneticket.experiments.work import DataCache, job_directory, run_job
+from oneticket.tickets import Event, LevelFinished
 from oneticket.training import Speed
-from oneticket.tickets import (
-    Event,
-    ImpRun,
-    LevelFinished,
-    RunDir,
-    TrainingDir,
-    find_ticket_file,
-    load_ticket,
-    runs_root,
-    train_ticket,
-    trainings_root,
-)
 
 
 @dataclass(frozen=True)
@@ -69,21 +56,8 @@ class Summary:
     seconds: float = 0.0
 
 
-class DataCache:
-    """The datasets of recent jobs, kept on the device (at most ``size`` at a time)."""
-
-    def __init__(self, data_dir: Path | None, device: torch.device, show_progress: bool, size: int = 2):
-        self.data_dir, self.device, self.show_progress, self.size = data_dir, device, show_progress, size
-        self.entries: dict[tuple[object, ...], DeviceData] = {}
-
-    def get(self, dataset: str, train_size: int | None, subset_seed: int, batch_size: int) -> DeviceData:
-        key = (dataset, train_size, subset_seed, batch_size)
-        if key not in self.entries:
-            while len(self.entries) >= self.size:
-                self.entries.pop(next(iter(self.entries)))
-            loaded = load_dataset(dataset, self.data_dir, train_size, subset_seed, show_progress=self.show_progress)
-            self.entries[key] = DeviceData(loaded, self.device, batch_size)
-        return self.entries[key]
+def job_kind(job: Job) -> str:
+    return "imp" if isinstance(job, ImpJob) else job.spec.kind
 
 
 class LocalExecutor:
@@ -122,9 +96,8 @@ class LocalExecutor:
 
     def run_job(self, job: Job) -> str | None:
         """Run one job; returns why it failed, or None."""
-        if isinstance(job, ImpJob):
-            return self.run_imp(job)
-        return self.run_training(job)
+        self.index.record_job(job.id, job_kind(job), job.spec.model_dump(), job_directory(job, self.store))
+        return run_job(job, self.store, self.data, self.speed, self._recorder(job.id)).failure
 
     def _recorder(self, job_id: str) -> Callable[[Event], None]:
         def forward(event: Event) -> None:
@@ -132,32 +105,3 @@ class LocalExecutor:
                 self.index.record_result(job_id, event.result)
             self.emit(event)
         return forward
-
-    def run_imp(self, job: ImpJob) -> str | None:
-        spec = job.spec
-        run_dir = RunDir.for_spec(self.store, spec)
-        with DirectoryLock(run_dir.root, "run"):
-            run_dir.write_or_check_spec(spec)
-            self.index.record_job(job.id, "imp", spec.model_dump(), run_dir.root)
-            data = self.data.get(spec.dataset, spec.train_size, spec.seeds()["subset"], spec.batch_size)
-            results = ImpRun(spec, run_dir, data, self._recorder(job.id), self.speed).run()
-        last = results[-1]
-        return last.message if last.diverged else None
-
-    def run_training(self, job: TrainJob) -> str | None:
-        spec = job.spec
-        ticket_file = job.ticket_file or find_ticket_file(self.store, spec.source, spec.level)
-        if ticket_file is None:
-            return (f"no ticket of level {spec.level} in run {spec.source}: its IMP run stopped before that level "
-                    f"(see {runs_root(self.store) / spec.source})")
-        directory = TrainingDir(trainings_root(self.store) / spec.job_id())
-        with DirectoryLock(directory.root, "training"):
-            self.index.record_job(job.id, spec.kind, spec.model_dump(), directory.root)
-            seeds = spec.seeds()
-            data = self.data.get(spec.dataset, spec.train_size, seeds["subset"], spec.batch_size)
-            ticket = load_ticket(ticket_file)
-            if ticket.info.run_id != spec.source or ticket.info.level != spec.level:
-                raise UserError(f"{ticket_file} holds the ticket of run {ticket.info.run_id} level {ticket.info.level}, "
-                                f"not of run {spec.source} level {spec.level}; remove it and rerun")
-            result = train_ticket(spec, ticket, directory, data, self._recorder(job.id), self.speed)
-        return result.message if result.diverged else None

@@ -3,6 +3,7 @@
 from oneticket.tickets.imp import (
     EpochDone,
     Event,
+    EventSink,
     ImpRun,
     LevelFinished,
     LevelStarted,
@@ -42,6 +43,7 @@ __all__ = [
     "variant",
     "EpochDone",
     "Event",
+    "EventSink",
     "ImpRun",
     "ImpSpec",
     "LevelFinished",

@@ -1,0 +1,323 @@
+"""The Ray executor: a job graph's tasks as Ray tasks, on one machine or a cluster.
+
+Ray is the engine: it places each task where its resources are free (one GPU per task where the
+cluster has GPUs, a fraction with ``gpus_per_task < 1``; else ``cpus_per_task`` CPUs, which is also
+the task's PyTorch thread count), moves task inputs and outputs through its object store, and
+reruns a task whose worker died (up to ``retries`` times). The driver follows the task graph
+(:mod:`oneticket.experiments.tasks`): a task is submitted when the tasks it needs have finished, so
+the trainings of level ``l`` run while the IMP run trains level ``l+1``. The driver alone writes
+the results index.
+
+Artifacts travel one of two ways (``artifacts``):
+
+- ``shared``: every node sees the store's path (NFS, a cluster filesystem, or one machine).
+  Workers read and write the run directories in place; a retried task resumes from the
+  checkpoint of the attempt that died, wherever it lands.
+- ``object-store``: the driver ships each task the finished files it reads; the worker runs the
+  task in a scratch store on its node and returns the files it finished, which the driver writes
+  (see :mod:`oneticket.experiments.artifacts`). A retried task resumes from its checkpoint when it
+  lands on the node of the attempt that died, and otherwise starts its level again.
+
+``auto`` (the default) picks ``shared`` when a probe task on every node finds a file the driver
+just wrote in the store, else ``object-store``.
+
+Only this module imports Ray (the optional extra ``pip install .[ray]``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from oneticket.errors import UserError
+from oneticket.experiments.artifacts import Files, shipped_ticket_path, task_inputs, task_outputs, unpack
+from oneticket.experiments.executor import JobEnded, JobStarted, Summary, job_kind
+from oneticket.experiments.graph import Job, JobGraph, TrainJob
+from oneticket.experiments.plan import job_status
+from oneticket.experiments.store import ResultsIndex
+from oneticket.experiments.tasks import Task, TaskEnded, TaskGraph, task_graph
+from oneticket.experiments.work import DataCache, job_directory, run_job, with_ticket_file
+from oneticket.tickets import LevelStarted
+from oneticket.training import Speed
+
+try:
+    import ray
+    from ray.exceptions import RayError, RayTaskError
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+except ImportError:  # pragma: no cover - exercised by users without the extra
+    raise UserError("the Ray executor needs Ray: pip install 'oneticket[ray]' (from a checkout: pip install -e '.[ray]')") from None
+
+ARTIFACTS = ("auto", "shared", "object-store")
+RayEvent = JobStarted | JobEnded | TaskEnded
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: str | None = None  # None: start a Ray instance on this machine for this run
+    cpus_per_task: float = 1.0
+    gpus_per_task: float | None = None  # None: 1 where the cluster has GPUs, else 0
+    retries: int = 3  # reruns of a task whose worker died
+    artifacts: str = "auto"
+    local_cpus: int | None = None  # CPUs of a Ray instance started here (default: all)
+
+    def __post_init__(self) -> None:
+        if self.artifacts not in ARTIFACTS:
+            raise UserError(f"unknown --artifacts {self.artifacts!r}; choose one of: {', '.join(ARTIFACTS)}")
+        if self.cpus_per_task <= 0:
+            raise UserError(f"--cpus-per-task must be positive, got {self.cpus_per_task:g}")
+        if self.gpus_per_task is not None and not 0 <= self.gpus_per_task <= 1 and self.gpus_per_task != int(self.gpus_per_task):
+            raise UserError(f"--gpus-per-task must be a fraction of one GPU or a whole number, got {self.gpus_per_task:g}")
+        if self.retries < 0:
+            raise UserError(f"--retries must be 0 or more, got {self.retries}")
+
+
+# --- the worker side -----------------------------------------------------------------------------
+
+_CACHES: dict[tuple[str, str], DataCache] = {}  # per worker process: datasets stay on the device between tasks
+
+
+def _worker_cache(data_dir: Path | None, device: torch.device) -> DataCache:
+    key = (str(data_dir), str(device))
+    if key not in _CACHES:
+        _CACHES.clear()  # one device's datasets at a time
+        _CACHES[key] = DataCache(data_dir, device, show_progress=False)
+    return _CACHES[key]
+
+
+def scratch_store(driver_key: str) -> Path:
+    """This node's scratch store for the driver store ``driver_key`` (kept for retries on this node)."""
+    return Path(tempfile.gettempdir()) / "oneticket-ray" / driver_key
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    results: tuple  # LevelResults the task finished
+    failure: str | None
+    files: Files  # object-store mode: what the driver must write
+    seconds: float
+    where: str
+    resumed_epoch: int  # the epoch its training resumed after (0: from the start)
+
+
+def execute_task(task: Task, shared_store: str | None, driver_key: str, inputs: Files, data_dir: str | None,
+                 speed: Speed, threads: int) -> TaskResult:
+    """Run one task in a Ray worker (called through ``ray.remote``)."""
+    began = time.perf_counter()
+    torch.set_num_threads(threads)
+    device = torch.device("cuda" if ray.get_gpu_ids() else "cpu")
+    store = Path(shared_store) if shared_store is not None else scratch_store(driver_key)
+    unpack(inputs, store)
+    job = task.job
+    if isinstance(job, TrainJob) and shared_store is None and inputs:
+        job = with_ticket_file(job, store / shipped_ticket_path(job))
+    cache = _worker_cache(Path(data_dir) if data_dir else None, device)
+    starts: list[int] = []
+
+    def note_resume(event: object) -> None:
+        if isinstance(event, LevelStarted) and (task.level is None or event.level == task.level):
+            starts.append(event.resumed_epoch)
+
+    outcome = run_job(job, store, cache, speed, note_resume, through_level=task.level)
+    finished = [r for r in outcome.results if task.level is None or r.level == task.level]
+    files = task_outputs(task, store) if shared_store is None else {}
+    return TaskResult(tuple(finished), outcome.failure, files, time.perf_counter() - began,
+                      f"{socket.gethostname()} pid {os.getpid()} {device}", starts[0] if starts else 0)
+
+
+def _sees_marker(path: str, token: str) -> bool:
+    try:
+        return Path(path).read_text() == token
+    except OSError:
+        return False
+
+
+# --- the driver side -----------------------------------------------------------------------------
+
+def connect(options: RayOptions) -> bool:
+    """Join the cluster at ``options.address`` or start a local instance; True if we started it."""
+    if ray.is_initialized():
+        return False
+    try:
+        if options.address is None:
+            logging.getLogger("ray").setLevel(logging.ERROR)  # a private instance: spare the user Ray's notices
+            ray.init(num_cpus=options.local_cpus, include_dashboard=False, logging_level="WARNING",
+                     log_to_driver=False, configure_logging=False)
+            return True
+        ray.init(address=options.address, logging_level="WARNING", log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = options.address or "this machine"
+        raise UserError(f"cannot start or reach Ray at {where} ({str(exc).splitlines()[0]}); "
+                        "check --address (e.g. ray://head:10001 or auto after 'ray start')") from None
+    return False
+
+
+def store_is_shared(store: Path) -> bool:
+    """Whether every alive node reads a file the driver has just written in ``store``."""
+    store.mkdir(parents=True, exist_ok=True)
+    marker = store / f".ray-probe-{secrets.token_hex(4)}"
+    token = secrets.token_hex(16)
+    marker.write_text(token)
+    try:
+        probe = ray.remote(num_cpus=0)(_sees_marker)
+        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+        refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote(str(marker), token)
+                for n in nodes]
+        return all(ray.get(refs))
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, RayTaskError) and exc.cause is not None:
+        exc = exc.cause
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}".strip(": ")
+
+
+class RayExecutor:
+    """Runs a job graph as Ray tasks; same interface and same results as the local executor."""
+
+    def __init__(self, store: Path, data_dir: Path | None = None, options: RayOptions | None = None,
+                 on_event: Callable[[RayEvent], None] = lambda _: None, speed: Speed | None = None):
+        self.store = Path(store).expanduser()
+        self.data_dir = Path(data_dir).expanduser().resolve() if data_dir else None
+        self.options = options or RayOptions()
+        self.speed = speed or Speed()
+        self.emit = on_event
+        self.index = ResultsIndex(self.store)
+        self.driver_key = hashlib.sha256(f"{socket.gethostname()}:{self.store.resolve()}".encode()).hexdigest()[:16]
+        self.shared: bool | None = None  # decided when the run starts
+        self._schedule: _Schedule | None = None
+
+    def run(self, graph: JobGraph) -> Summary:
+        started_here = connect(self.options)
+        try:
+            return self._run(graph)
+        except KeyboardInterrupt:
+            for ref in list(self._schedule.in_flight if self._schedule else ()):
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _resources(self) -> tuple[float, float, int]:
+        gpus = self.options.gpus_per_task
+        if gpus is None:
+            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        cpus = self.options.cpus_per_task
+        return cpus, gpus, max(1, int(cpus))
+
+    def _run(self, graph: JobGraph) -> Summary:
+        for spec in graph.experiments:
+            self.index.record_experiment(spec.name, graph.jobs)
+        mode = self.options.artifacts
+        self.shared = store_is_shared(self.store) if mode == "auto" else mode == "shared"
+        cpus, gpus, threads = self._resources()
+        remote = ray.remote(execute_task).options(num_cpus=cpus, num_gpus=gpus, max_retries=self.options.retries,
+                                                  retry_exceptions=False)
+
+        def submit(task: Task) -> object:
+            inputs = {} if self.shared else task_inputs(task, self.store)
+            return remote.remote(task, str(self.store.resolve()) if self.shared else None, self.driver_key, inputs,
+                                 str(self.data_dir) if self.data_dir else None, self.speed, threads)
+
+        self._schedule = _Schedule(graph, task_graph(graph, self.store), self.store, self.index, self.emit, submit)
+        return self._schedule.run(self._collect)
+
+    def _collect(self, task: Task, ref: object) -> TaskEnded:
+        """The end of a task whose result is ready: its files written (object-store mode), its report."""
+        try:
+            result: TaskResult = ray.get(ref)
+        except RayError as exc:
+            return TaskEnded(task, "failed", 0.0, message=_one_line(exc))
+        if result.files:
+            unpack(result.files, self.store)
+        return TaskEnded(task, "failed" if result.failure else "done", result.seconds, result.results, result.failure,
+                         result.where, result.resumed_epoch)
+
+
+class _Schedule:
+    """The driver's bookkeeping: which tasks may start, which jobs are over, what goes to the index."""
+
+    def __init__(self, graph: JobGraph, tasks: TaskGraph, store: Path, index: ResultsIndex,
+                 emit: Callable[[RayEvent], None], submit: Callable[[Task], object]):
+        self.graph, self.tasks, self.store, self.index, self.emit, self.submit = graph, tasks, store, index, emit, submit
+        self.waiting = dict(tasks.needs)
+        self.in_flight: dict[object, Task] = {}
+        self.failed_tasks: set[str] = set()
+        self.left_per_job: dict[str, int] = {}
+        for task in tasks.tasks.values():
+            self.left_per_job[task.job.id] = self.left_per_job.get(task.job.id, 0) + 1
+        self.job_began: dict[str, float] = {}
+        self.job_failure: dict[str, str] = {}
+        self.position = {job.id: i for i, job in enumerate(graph.ordered(), 1)}
+        self.summary = Summary(skipped=len(tasks.jobs_finished))
+
+    def run(self, collect: Callable[[Task, object], TaskEnded]) -> Summary:
+        began = time.perf_counter()
+        for job_id in self.tasks.jobs_finished:
+            self.emit(JobEnded(self.graph.jobs[job_id], "skipped", 0.0))
+        self.submit_ready()
+        while self.in_flight:
+            ready, _ = ray.wait(list(self.in_flight), num_returns=1)
+            task = self.in_flight.pop(ready[0])
+            self.finish(task, collect(task, ready[0]))
+            self.submit_ready()
+        assert not self.waiting, f"tasks never became ready: {sorted(self.waiting)}"
+        self.summary.seconds = time.perf_counter() - began
+        return self.summary
+
+    def submit_ready(self) -> None:
+        """Submit every task whose needs are met; fail those whose needs failed (repeatedly: chains)."""
+        changed = True
+        while changed:
+            changed = False
+            pending = set(self.waiting) | {t.key for t in self.in_flight.values()}
+            for key in [k for k, needs in self.waiting.items() if not any(n in pending for n in needs)]:
+                changed = True
+                del self.waiting[key]
+                task = self.tasks.tasks[key]
+                blocked = [n for n in self.tasks.needs[key] if n in self.failed_tasks]
+                if blocked:
+                    why = f"needs {self.tasks.tasks[blocked[0]].describe()}, which failed"
+                    self.finish(task, TaskEnded(task, "failed", 0.0, message=why))
+                    continue
+                self.start_job(task.job)
+                self.in_flight[self.submit(task)] = task
+
+    def start_job(self, job: Job) -> None:
+        if job.id in self.job_began:
+            return
+        self.job_began[job.id] = time.perf_counter()
+        self.emit(JobStarted(job, self.position[job.id], len(self.position), job_status(job, self.store)))
+        self.index.record_job(job.id, job_kind(job), job.spec.model_dump(), job_directory(job, self.store))
+
+    def finish(self, task: Task, ended: TaskEnded) -> None:
+        job = task.job
+        if ended.state == "failed":
+            self.failed_tasks.add(task.key)
+            self.job_failure.setdefault(job.id, ended.message or "failed")
+        for result in ended.results:
+            self.index.record_result(job.id, result)
+        self.emit(ended)
+        self.left_per_job[job.id] -= 1
+        if self.left_per_job[job.id] > 0:
+            return
+        seconds = time.perf_counter() - self.job_began.get(job.id, time.perf_counter())
+        if job.id in self.job_failure:
+            self.summary.failed.append((job, self.job_failure[job.id]))
+            self.emit(JobEnded(job, "failed", seconds, self.job_failure[job.id]))
+        else:
+            self.summary.done += 1
+            self.emit(JobEnded(job, "done", seconds))
