@@ -125,13 +125,15 @@ class TaskDisplay:
         self.bar = self.progress.add_task("ray", total=max(1, tasks))
 
     def __enter__(self) -> TaskDisplay:
-        self.progress.start()
-        return self
+        return self  # the bar starts with the first event: after Ray is up, not before its errors
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.progress.live.is_started:
+            self.progress.stop()
 
     def __call__(self, event: object) -> None:
+        if not self.progress.live.is_started:
+            self.progress.start()
         if isinstance(event, TaskEnded):
             self.progress.advance(self.bar)
             if event.state == "done":

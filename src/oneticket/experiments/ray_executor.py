@@ -143,8 +143,25 @@ def _sees_marker(path: str, token: str) -> bool:
 
 # --- the driver side -----------------------------------------------------------------------------
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once, in one line, when ``HOST:PORT`` (or ``ray://HOST:PORT``) takes no connection;
+    Ray itself would keep retrying for minutes."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UserError(f"--address {address}: nothing answers there ({exc.strerror or exc}); "
+                        "start the head node with 'ray start --head' or check the address") from None
+
+
 def connect(options: RayOptions) -> bool:
     """Join the cluster at ``options.address`` or start a local instance; True if we started it."""
+    if options.address is not None:
+        check_reachable(options.address)
     if ray.is_initialized():
         return False
     try:
@@ -200,9 +217,12 @@ class RayExecutor:
         self._schedule: _Schedule | None = None
 
     def run(self, graph: JobGraph) -> Summary:
+        began = time.perf_counter()
         started_here = connect(self.options)
         try:
-            return self._run(graph)
+            summary = self._run(graph)
+            summary.seconds = time.perf_counter() - began  # Ray's start-up included
+            return summary
         except KeyboardInterrupt:
             for ref in list(self._schedule.in_flight if self._schedule else ()):
                 ray.cancel(ref, force=True)
