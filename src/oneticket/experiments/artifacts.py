@@ -6,11 +6,13 @@ scratch store of its own, runs the task there, and packs the files the task fini
 (:func:`task_outputs`); the driver writes those into its store, each file atomically and every
 ``result.json`` last, so a crash of the driver leaves a level either complete or absent.
 Checkpoints stay in the worker's scratch store: a retried task that lands on the same machine
-resumes from them.
+resumes from them. A task that finished removes its files from the scratch store
+(:func:`clear_task`): the driver has them, and ships them again to any task that needs them.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from oneticket.experiments.graph import ImpJob, TrainJob
@@ -27,7 +29,8 @@ def _pack(store: Path, paths: list[Path]) -> Files:
 
 
 def shipped_ticket_path(job: TrainJob) -> str:
-    return f"{SCRATCH_TICKETS}/{job.spec.source}/level_{job.spec.level:02d}.safetensors"
+    """One file per training: two trainings of one ticket on one node never share (or delete) it."""
+    return f"{SCRATCH_TICKETS}/{job.spec.job_id()}.safetensors"
 
 
 def task_inputs(task: Task, store: Path) -> Files:
@@ -65,3 +68,14 @@ def unpack(files: Files, store: Path) -> None:
         if not target.is_relative_to(store.resolve()):
             raise ValueError(f"refusing to write {name} outside the store")
         write_bytes_atomic(target, files[name])
+
+
+def clear_task(task: Task, store: Path) -> None:
+    """Remove what ``task`` left in a scratch ``store`` once its outputs are packed."""
+    job = task.job
+    if isinstance(job, ImpJob):
+        shutil.rmtree(runs_root(store) / job.spec.run_id(), ignore_errors=True)
+    else:
+        assert isinstance(job, TrainJob)
+        shutil.rmtree(trainings_root(store) / job.spec.job_id(), ignore_errors=True)
+        (store / shipped_ticket_path(job)).unlink(missing_ok=True)

@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 from oneticket.errors import UserError
-from oneticket.experiments.artifacts import Files, shipped_ticket_path, task_inputs, task_outputs, unpack
+from oneticket.experiments.artifacts import Files, clear_task, shipped_ticket_path, task_inputs, task_outputs, unpack
 from oneticket.experiments.executor import JobEnded, JobStarted, Summary, job_kind
 from oneticket.experiments.graph import Job, JobGraph, TrainJob
 from oneticket.experiments.plan import job_status
@@ -95,7 +95,8 @@ def _worker_cache(data_dir: Path | None, device: torch.device) -> DataCache:
 
 
 def scratch_store(driver_key: str) -> Path:
-    """This node's scratch store for the driver store ``driver_key`` (kept for retries on this node)."""
+    """This node's scratch store for the driver store ``driver_key``: a task's files stay there
+    until it finishes (so a retry on this node resumes from its checkpoint)."""
     return Path(tempfile.gettempdir()) / "oneticket-ray" / driver_key
 
 
@@ -129,7 +130,10 @@ def execute_task(task: Task, shared_store: str | None, driver_key: str, inputs: 
 
     outcome = run_job(job, store, cache, speed, note_resume, through_level=task.level)
     finished = [r for r in outcome.results if task.level is None or r.level == task.level]
-    files = task_outputs(task, store) if shared_store is None else {}
+    files: Files = {}
+    if shared_store is None:
+        files = task_outputs(task, store)
+        clear_task(task, store)
     return TaskResult(tuple(finished), outcome.failure, files, time.perf_counter() - began,
                       f"{socket.gethostname()} pid {os.getpid()} {device}", starts[0] if starts else 0)
 
