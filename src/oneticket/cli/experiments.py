@@ -190,7 +190,7 @@ def run(
     threads: Annotated[int | None, typer.Option(min=1, show_default=False, help="PyTorch CPU threads (default: all cores). CPU results are bit-identical for the same thread count")] = None,
     executor: Annotated[str, typer.Option(help="local (this process) or ray (Ray tasks on this machine or a cluster; needs pip install 'oneticket\\[ray]')")] = "local",
     address: Annotated[str | None, typer.Option(help="ray: the cluster to join (auto, or ray://HEAD:10001); default: start Ray here for this run", show_default=False)] = None,
-    cpus_per_task: Annotated[float, typer.Option(help="ray: CPUs per task, also its PyTorch thread count")] = 1.0,
+    cpus_per_task: Annotated[float | None, typer.Option(show_default=False, help="ray: CPUs per task, also its PyTorch thread count (default: 1 with GPUs; else this machine's thread count, so results equal the local executor's; 1 runs more small tasks at once, with other bits)")] = None,
     gpus_per_task: Annotated[float | None, typer.Option(show_default=False, help="ray: GPUs per task (default: 1 where the cluster has GPUs, else 0; 0.25 runs 4 small tasks per GPU)")] = None,
     retries: Annotated[int, typer.Option(help="ray: reruns of a task whose worker died")] = 3,
     artifacts: Annotated[str, typer.Option(help="ray: auto, shared (every node sees --store) or object-store (results travel to this machine)")] = "auto",

@@ -2,7 +2,8 @@
 
 Ray is the engine: it places each task where its resources are free (one GPU per task where the
 cluster has GPUs, a fraction with ``gpus_per_task < 1``; else ``cpus_per_task`` CPUs, which is also
-the task's PyTorch thread count), moves task inputs and outputs through its object store, and
+the task's PyTorch thread count: by default the local executor's thread count on this machine, as
+CPU results are bit-identical only for the same thread count), moves task inputs and outputs through its object store, and
 reruns a task whose worker died (up to ``retries`` times). The driver follows the task graph
 (:mod:`oneticket.experiments.tasks`): a task is submitted when the tasks it needs have finished, so
 the trainings of level ``l`` run while the IMP run trains level ``l+1``. The driver alone writes
@@ -64,7 +65,7 @@ RayEvent = JobStarted | JobEnded | TaskEnded
 @dataclass(frozen=True)
 class RayOptions:
     address: str | None = None  # None: start a Ray instance on this machine for this run
-    cpus_per_task: float = 1.0
+    cpus_per_task: float | None = None  # None: 1 with GPUs, else this machine's PyTorch threads (as the local executor)
     gpus_per_task: float | None = None  # None: 1 where the cluster has GPUs, else 0
     retries: int = 3  # reruns of a task whose worker died
     artifacts: str = "auto"
@@ -73,7 +74,7 @@ class RayOptions:
     def __post_init__(self) -> None:
         if self.artifacts not in ARTIFACTS:
             raise UserError(f"unknown --artifacts {self.artifacts!r}; choose one of: {', '.join(ARTIFACTS)}")
-        if self.cpus_per_task <= 0:
+        if self.cpus_per_task is not None and self.cpus_per_task <= 0:
             raise UserError(f"--cpus-per-task must be positive, got {self.cpus_per_task:g}")
         if self.gpus_per_task is not None and not 0 <= self.gpus_per_task <= 1 and self.gpus_per_task != int(self.gpus_per_task):
             raise UserError(f"--gpus-per-task must be a fraction of one GPU or a whole number, got {self.gpus_per_task:g}")
@@ -240,6 +241,9 @@ class RayExecutor:
         if gpus is None:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         cpus = self.options.cpus_per_task
+        if cpus is None:
+            largest_node = max((n.get("Resources", {}).get("CPU", 1.0) for n in ray.nodes() if n.get("Alive")), default=1.0)
+            cpus = 1.0 if gpus > 0 else float(min(torch.get_num_threads(), largest_node))
         return cpus, gpus, max(1, int(cpus))
 
     def _run(self, graph: JobGraph) -> Summary:
