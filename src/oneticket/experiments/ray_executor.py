@@ -27,6 +27,7 @@ Only this module imports Ray (the optional extra ``pip install .[ray]``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -47,8 +48,8 @@ from oneticket.experiments.graph import Job, JobGraph, TrainJob
 from oneticket.experiments.plan import job_status
 from oneticket.experiments.store import ResultsIndex
 from oneticket.experiments.tasks import Task, TaskEnded, TaskGraph, task_graph
-from oneticket.experiments.work import DataCache, job_directory, run_job, with_ticket_file
-from oneticket.tickets import LevelStarted
+from oneticket.experiments.work import DataCache, job_directory, run_job
+from oneticket.tickets import LevelResult, LevelStarted
 from oneticket.training import Speed
 
 try:
@@ -103,7 +104,7 @@ def scratch_store(driver_key: str) -> Path:
 
 @dataclass(frozen=True)
 class TaskResult:
-    results: tuple  # LevelResults the task finished
+    results: tuple[LevelResult, ...]  # what the task finished
     failure: str | None
     files: Files  # object-store mode: what the driver must write
     seconds: float
@@ -121,7 +122,7 @@ def execute_task(task: Task, shared_store: str | None, driver_key: str, inputs: 
     unpack(inputs, store)
     job = task.job
     if isinstance(job, TrainJob) and shared_store is None and inputs:
-        job = with_ticket_file(job, store / shipped_ticket_path(job))
+        job = dataclasses.replace(job, ticket_file=store / shipped_ticket_path(job))
     cache = _worker_cache(Path(data_dir) if data_dir else None, device)
     starts: list[int] = []
 

@@ -38,9 +38,6 @@ class TaskGraph:
     needs: dict[str, tuple[str, ...]]  # key -> keys of the tasks it waits for
     jobs_finished: tuple[str, ...]  # job ids with nothing left to run
 
-    def tasks_of(self, job_id: str) -> list[Task]:
-        return [t for t in self.tasks.values() if t.job.id == job_id]
-
 
 def _level_finished(store: Path, job: ImpJob, level: int) -> bool:
     return RunDir(runs_root(store) / job.spec.run_id()).result_file(level).exists()

@@ -7,7 +7,6 @@ checkpoints, and returns what it finished; recording results in the index is the
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +100,3 @@ def run_job(job: Job, store: Path, data: DataCache, speed: Speed, on_event: Even
     if isinstance(job, ImpJob):
         return run_imp(job, store, data, speed, on_event, through_level)
     return run_training(job, store, data, speed, on_event)
-
-
-def with_ticket_file(job: TrainJob, path: Path) -> TrainJob:
-    return dataclasses.replace(job, ticket_file=path)
