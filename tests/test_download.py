@@ -106,3 +106,35 @@ def test_plain_file_downloads_are_renamed_into_place(tmp_path: Path, monkeypatch
     fetch((Download(src.as_uri(), md5, "svhn/train_32x32.mat"),), tmp_path / "data", show_progress=False)
     assert (tmp_path / "data" / "svhn" / "train_32x32.mat").read_bytes() == src.read_bytes()
     assert all_files(tmp_path / "data" / "svhn") == ["train_32x32.mat"]
+
+
+def test_processes_that_need_the_same_missing_dataset_download_it_once(tmp_path: Path, monkeypatch):
+    """Two workers of a pool starting on CIFAR-10a and CIFAR-10b: one downloads, the other waits
+    and finds the files (the lock is the data folder's own: no lock file stays behind)."""
+    import threading
+    import time
+
+    import oneticket.data.sources as sources
+
+    archive, md5 = make_cifar10_archive(tmp_path)
+    use_download(monkeypatch, archive.as_uri(), md5)
+    fetches = []
+    real_fetch = sources.fetch
+
+    def slow_fetch(*args, **kwargs):
+        fetches.append(threading.get_ident())
+        time.sleep(0.3)  # long enough for the other thread to find the files missing too
+        return real_fetch(*args, **kwargs)
+
+    monkeypatch.setattr(sources, "fetch", slow_fetch)
+    data_dir = tmp_path / "data"
+    results = []
+    threads = [threading.Thread(target=lambda name=name: results.append(load_dataset(name, data_dir, show_progress=False)))
+               for name in ("cifar10a", "cifar10b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(fetches) == 1 and len(results) == 2
+    assert sorted(r.train_size for r in results) == [10, 20]  # 3 images per class: 2 in half a, 1 in half b
+    assert all_files(data_dir) == ["cifar10"] + [f"cifar10/{f}" for f in all_files(data_dir / "cifar10")]

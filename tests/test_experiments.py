@@ -82,10 +82,10 @@ def test_spec_error_through_the_cli_is_one_line(tmp_path: Path, capsys):
 
 def test_shipped_specs_and_the_demo_validate():
     shipped = sorted((ROOT / "experiments").glob("*/*.toml"))
-    assert {p.parent.name for p in shipped} == {"paper", "quick"} and len(shipped) == 6
+    assert {p.parent.name for p in shipped} == {"paper", "quick", "subsets"} and len(shipped) == 9
     for path in shipped:
         spec = load_experiment(path)
-        assert spec.name.removeprefix("quick_") == path.stem
+        assert spec.name.removeprefix("quick_").removeprefix("subsets_") == path.stem
     paper = {p.stem: load_experiment(p) for p in (ROOT / "experiments" / "paper").glob("*.toml")}
     assert all(s.pruning.levels == 30 and s.scale.width == 1.0 and s.scale.train_size is None and s.scale.epochs is None
                for s in paper.values())
@@ -93,6 +93,35 @@ def test_shipped_specs_and_the_demo_validate():
     specs = demo_specs()
     assert [s.name for s in specs] == ["demo_within_distribution", "demo_across_optimizers"]
     assert specs[0].sources[0].dataset == "digitsa" and specs[0].targets == ["digitsb"]
+
+
+@pytest.mark.parametrize("size", ["quick", "subsets"])
+def test_cpu_presets_train_long_enough_with_their_recipe(size):
+    """Hundreds of optimizer steps per training, the measured recipe, and a top sparsity where the
+    random ticket falls away (docs/presets.md)."""
+    for path in sorted((ROOT / "experiments" / size).glob("*.toml")):
+        spec = load_experiment(path)
+        scale = spec.scale
+        assert (scale.width, scale.batch_size, scale.epochs, scale.warmup) == (0.125, 128, 70, "2ep"), path
+        assert scale.lr == {"sgd": 0.05, "adam": 2e-3}
+        assert 1 - (1 - spec.pruning.rate) ** spec.pruning.levels > 0.98
+        for job in expand(spec).jobs.values():
+            images = min(job.spec.train_size or 10**9, 2717 if job.spec.dataset in ("cifar10a", "cifar10b") else 3000)
+            assert job.spec.num_epochs * (images // scale.batch_size) >= 1000, (path, job.spec.dataset)
+
+
+def test_subset_presets_read_only_the_real_subsets(tmp_path: Path):
+    """Every dataset a subset spec names is in ../shared/datasets: they run offline."""
+    from conftest import shared_data_or_skip
+    from oneticket.experiments.plan import DatasetSizes
+
+    data = shared_data_or_skip("cifar10")
+    sizes = DatasetSizes(data)
+    for path in sorted((ROOT / "experiments" / "subsets").glob("*.toml")):
+        graph = expand(load_experiment(path))
+        for dataset in {job.spec.dataset for job in graph.jobs.values()}:
+            assert sizes(dataset)[0] < 6000, dataset  # counted in the subset's files, not the official 50,000
+    assert sizes("cifar10") == (5438, 1017) and sizes("cifar10b") == (2717, 1017) and sizes("fashionmnist") == (3000, 615)
 
 
 def test_seeds_as_a_count():
@@ -269,3 +298,23 @@ def test_transfer_command_and_ticket_catalogue(tmp_path: Path, capsys):
     damaged.write_bytes(bytes(data))
     assert main(["tickets", "verify", str(damaged)]) == 2
     assert "modified after it was written" in capsys.readouterr().err
+
+
+def test_an_index_written_before_provenance_is_upgraded_in_place(tmp_path: Path):
+    import sqlite3
+
+    old_schema = """
+    CREATE TABLE jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, spec TEXT NOT NULL, directory TEXT NOT NULL);
+    CREATE TABLE results (job_id TEXT NOT NULL, level INTEGER NOT NULL, status TEXT NOT NULL, fraction_pruned REAL,
+        alive INTEGER, total INTEGER, test_accuracy REAL, seconds REAL, message TEXT, PRIMARY KEY (job_id, level));
+    """
+    tmp_path.mkdir(exist_ok=True)
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        conn.executescript(old_schema)
+        conn.execute("INSERT INTO results VALUES ('old', 0, 'done', 0.0, 10, 10, 0.9, 1.0, NULL)")
+    index = ResultsIndex(tmp_path)
+    assert index.results()[("old", 0)]["provenance"] == {} and index.results()[("old", 0)]["test_accuracy"] == 0.9
+    made = {"torch": "2.x", "threads": 1}
+    index.record_result("new", LevelResult(0, "done", 0.0, 10, 10, 0.5, 1.0, [], provenance=made))
+    assert index.results()[("new", 0)]["provenance"] == made
+    assert ResultsIndex(tmp_path).results()[("old", 0)]["test_accuracy"] == 0.9  # upgrading twice is harmless

@@ -82,3 +82,18 @@ class DirectoryLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+@contextlib.contextmanager
+def waiting_lock(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory`` (created if needed), waiting for another holder to
+    finish: for work that must happen once however many processes want it (a download). The lock
+    is the directory's own (flock on its descriptor): no lock file is left behind."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -11,18 +12,28 @@ from rich.table import Table
 
 from oneticket.cli import tickets_app
 from oneticket.cli.display import percent
-from oneticket.cli.experiments import StoreOption, _store, ticket_files
+from oneticket.cli.experiments import StoreOption, _store, demo_store, ticket_files
 from oneticket.errors import UserError
+from oneticket.tickets import runs_root
 from oneticket.tickets.catalogue import catalogue, export_tickets, import_tickets, verify_ticket
 
 console = Console(highlight=False)
 
 
+def demo_hint() -> str | None:
+    """A line on the demo's tickets (kept in their own store), or None before any demo ran."""
+    runs = runs_root(demo_store())
+    if not runs.is_dir():
+        return None
+    count = sum(1 for _ in runs.glob("*/level_*/ticket.safetensors"))  # the files the catalogue reads
+    return f"the demo made {count} ticket(s), in its own store: oneticket tickets list --store {shlex.quote(str(demo_store()))}"
+
+
 @tickets_app.command("list")
 def list_tickets(
     store: StoreOption = None,
-    dataset: Annotated[str | None, typer.Option(help="only tickets found on this dataset", show_default=False)] = None,
-    model: Annotated[str | None, typer.Option(help="only tickets of this model", show_default=False)] = None,
+    dataset: Annotated[str | None, typer.Option(metavar="DATASET", help="only tickets found on this dataset", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(metavar="MODEL", help="only tickets of this model", show_default=False)] = None,
 ) -> None:
     """List the tickets in the store: source dataset, optimizer, model, level, % pruned, accuracy."""
     store_path = _store(store)
@@ -40,13 +51,16 @@ def list_tickets(
         console.print(f"files: {store_path}/{{runs,imported}}/<run>/level_NN/ticket.safetensors")
     if not entries:
         console.print("no tickets yet: 'oneticket find' or 'oneticket run' makes them, 'oneticket tickets import' adds some")
+    hint = demo_hint() if store is None else None
+    if hint:
+        console.print(hint, soft_wrap=True, markup=False)
 
 
 @tickets_app.command("export")
 def export(
-    out: Annotated[Path, typer.Argument(help="new folder to write (must not exist or be empty)", show_default=False)],
-    from_: Annotated[list[str], typer.Option("--from", help="run directory, run id or ticket file (repeatable)", show_default=False)],
-    levels: Annotated[str | None, typer.Option(help="comma-separated levels (default: all)", show_default=False)] = None,
+    out: Annotated[Path, typer.Argument(metavar="DIR", help="new folder to write (must not exist or be empty)", show_default=False)],
+    from_: Annotated[list[str], typer.Option("--from", metavar="RUN", help="run directory, run id or ticket file (repeatable)", show_default=False)],
+    levels: Annotated[str | None, typer.Option(metavar="LEVELS", help="comma-separated levels (default: all)", show_default=False)] = None,
     store: StoreOption = None,
 ) -> None:
     """Write tickets to a folder ready to publish: the safetensors files, tickets.json and a README card."""
@@ -65,7 +79,7 @@ def export(
 
 @tickets_app.command("import")
 def import_(
-    source: Annotated[Path, typer.Argument(help="a ticket file or an exported folder", show_default=False)],
+    source: Annotated[Path, typer.Argument(metavar="PATH", help="a ticket file or an exported folder", show_default=False)],
     store: StoreOption = None,
 ) -> None:
     """Verify tickets and copy them into the store, where 'oneticket transfer --from RUN_ID' finds them."""
@@ -75,7 +89,7 @@ def import_(
 
 
 @tickets_app.command("verify")
-def verify(path: Annotated[Path, typer.Argument(help="a ticket file (.safetensors)", show_default=False)]) -> None:
+def verify(path: Annotated[Path, typer.Argument(metavar="FILE", help="a ticket file (.safetensors)", show_default=False)]) -> None:
     """Check a ticket file end to end: checksum, metadata, model, shapes, mask counts, finite weights."""
     result = verify_ticket(path)
     for check in result.checks:

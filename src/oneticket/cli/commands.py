@@ -29,15 +29,15 @@ def default_store() -> Path:
 RUN_PARAMETERS = [
     inspect.Parameter(
         "data_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
-        default=typer.Option(None, help="folder with the datasets (default: $ONETICKET_DATA or ~/.oneticket/data); missing files are downloaded"),
+        default=typer.Option(None, metavar="DIR", help="folder with the datasets (default: $ONETICKET_DATA or ~/.oneticket/data); missing files are downloaded"),
     ),
     inspect.Parameter(
         "store", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
-        default=typer.Option(None, help="where runs are kept (default: $ONETICKET_STORE or ~/.oneticket)", show_default=False),
+        default=typer.Option(None, metavar="DIR", help="where runs are kept (default: $ONETICKET_STORE or ~/.oneticket)", show_default=False),
     ),
     inspect.Parameter(
         "device", inspect.Parameter.KEYWORD_ONLY, annotation=str,
-        default=typer.Option("auto", help="auto (CUDA if available), cpu, cuda or cuda:N"),
+        default=typer.Option("auto", metavar="DEVICE", help="auto (CUDA if available), cpu, cuda or cuda:N"),
     ),
     inspect.Parameter(
         "channels_last", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
@@ -49,7 +49,7 @@ RUN_PARAMETERS = [
     ),
     inspect.Parameter(
         "eval_every", inspect.Parameter.KEYWORD_ONLY, annotation=int | None,
-        default=typer.Option(None, min=1, show_default=False,
+        default=typer.Option(None, min=1, metavar="N", show_default=False,
                              help="evaluate the test set every N epochs and after the last (default: the least N with N x training images >= 10 x test images); not part of the run id"),
     ),
 ]
@@ -81,7 +81,7 @@ app.command(no_args_is_help=False)(with_parameters(find, spec_parameters(ImpSpec
 
 
 @tickets_app.command("show")
-def show(path: Path = typer.Argument(..., help="a ticket file (.safetensors)")) -> None:
+def show(path: Path = typer.Argument(..., metavar="FILE", help="a ticket file (.safetensors)")) -> None:
     """Print a ticket's metadata and its sparsity per layer."""
     ticket = load_ticket(path)
     for table in ticket_tables(ticket, path):

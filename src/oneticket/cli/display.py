@@ -72,10 +72,12 @@ class FindDisplay:
         self.levels, self.epochs, self.steps = s.levels, s.num_epochs, e.steps_per_epoch
         todo = max(0, s.levels + 1 - e.finished_levels)
         pruning = f"rate {s.rate:g} {'layerwise' if s.layerwise else 'global'}, rewind {s.rewind}"
+        recipe = f"batch {s.batch_size}, lr {s.base_lr:g}" + (f", warm-up {s.warmup}" if s.warmup else "") + \
+                 ("" if s.augment == "crop-flip" else f", augmentation {s.augment}")
         self.console.print(
             f"run [bold]{s.run_id()}[/] in {e.run_dir}\n"
             f"{describe_model(s.model, s.width, s.resolved_model_options())} on {s.dataset} ({e.train_size} images), "
-            f"{s.optimizer}, {pruning}; levels 0..{s.levels} x {s.num_epochs} epochs of {e.steps_per_epoch} steps on {e.device}"
+            f"{s.optimizer} ({recipe}), {pruning}; levels 0..{s.levels} x {s.num_epochs} epochs of {e.steps_per_epoch} steps on {e.device}"
             + (f"; {e.finished_levels} level(s) already finished" if e.finished_levels else "")
         )
         self.progress.start()
@@ -145,6 +147,9 @@ def ticket_tables(ticket: Ticket, path: Path) -> tuple[Table, Table]:
         "dataset": info.dataset + (f" ({info.train_size} training images)" if info.train_size else ""),
         "optimizer": info.optimizer,
         "epochs": str(info.epochs),
+        "recipe": "-" if info.batch_size is None else
+                  f"batch {info.batch_size}, lr {info.lr:g}" + (f", warm-up {info.warmup}" if info.warmup else "")
+                  + f", augmentation {info.augment}",
         "level": str(info.level),
         "pruning": f"rate {info.rate:g}, {'layerwise' if info.layerwise else 'global'}"
         + (", output layer included" if info.prune_output else ""),

@@ -8,7 +8,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from oneticket.cli.display import percent
 from oneticket.experiments import ImpJob, JobEnded, JobStarted, Plan
 from oneticket.experiments.executor import ExecutorEvent
-from oneticket.experiments.tasks import TaskEnded
+from oneticket.experiments.pool import WorkerEvent
+from oneticket.experiments.tasks import Task, TaskEnded
 from oneticket.tickets import EpochDone, LevelFinished, LevelStarted, StepDone
 
 
@@ -143,3 +144,87 @@ class TaskDisplay:
                 self.console.print(f"{event.task.describe()}: {what} ({event.seconds:.1f} s, {event.where}{resumed})")
         elif isinstance(event, JobEnded) and event.state == "failed":
             self.console.print(f"[red]failed: {event.job.describe()}: {event.message}[/]")
+
+
+class PoolDisplay:
+    """Renders the events of the pool executor: one bar over all trainings (advanced epoch by
+    epoch, so its ETA is live) and one line per worker with what it trains now. The text comes
+    last on each line, so a narrow terminal cuts its end, not the bars."""
+
+    def __init__(self, console: Console, tasks: list[Task], workers: int):
+        self.console = console
+        self.epochs = {task.key: task.job.epochs_per_training for task in tasks}
+        self.credited: dict[str, float] = {}
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=16),
+                                 TextColumn("{task.fields[status]}"), console=console)
+        self.total = len(tasks)
+        self.finished = 0
+        self.overall = self.progress.add_task("all     ", total=max(1, self.total), status="")
+        self.rows: dict[int, int] = {}  # worker pid -> its progress row
+        self.ended: set[str] = set()
+        self.workers = workers
+
+    def __enter__(self) -> PoolDisplay:
+        self.progress.start()
+        self._refresh_overall()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, WorkerEvent):
+            self._worker_event(event)
+        elif isinstance(event, TaskEnded):
+            self.ended.add(event.task.key)
+            left = 1.0 - self.credited.pop(event.task.key, 0.0)
+            self.progress.advance(self.overall, left)
+            self.finished += 1
+            if event.state == "failed":
+                self.console.print(f"[red]failed: {event.task.describe()}: {event.message}[/]")
+        elif isinstance(event, JobEnded) and event.state == "failed":
+            self.console.print(f"[red]job failed: {event.job.describe()}: {event.message}[/]")
+        self._refresh_overall()
+
+    def _refresh_overall(self) -> None:
+        task = self.progress.tasks[self.overall]
+        elapsed = _clock(task.elapsed or 0.0)
+        eta = f", eta {_clock(task.time_remaining)}" if task.time_remaining is not None and self.finished else ""
+        self.progress.update(self.overall, status=f"{self.finished}/{self.total} trainings, {elapsed}{eta}")
+
+    def _row(self, worker: int) -> int:
+        if worker not in self.rows:
+            self.rows[worker] = self.progress.add_task(f"worker {len(self.rows) + 1}", total=1, status="")
+        return self.rows[worker]
+
+    def _worker_event(self, e: WorkerEvent) -> None:
+        if e.task.key in self.ended:
+            return  # a late event of a task already counted as finished
+        row, key, event = self._row(e.worker), e.task.key, e.event
+        epochs = self.epochs.get(key, 1)
+        if isinstance(event, EpochDone):
+            share = 1.0 / epochs
+            if self.credited.get(key, 0.0) + share <= 1.0:
+                self.credited[key] = self.credited.get(key, 0.0) + share
+                self.progress.advance(self.overall, share)
+            self.progress.update(row, completed=event.record.epoch / epochs)
+        elif isinstance(event, LevelStarted):
+            self.progress.update(row, completed=event.resumed_epoch / epochs, total=1,
+                                 status=f"{_short(e.task)}, {100 * event.fraction_pruned:.1f}% pruned")
+        elif isinstance(event, StepDone) and event.loss is not None:
+            self.progress.update(row, completed=(event.epoch + (event.step + 1) / event.steps) / epochs)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _short(task: Task) -> str:
+    """``IMP digitsa (sgd) s1 L2`` / ``random digitsb (sgd) L2 -> digitsb (adam) s1``."""
+    job = task.job
+    if isinstance(job, ImpJob):
+        s = job.spec
+        return f"IMP {s.dataset} ({s.optimizer}) seed {s.seed} level {task.level}"
+    s, src = job.spec, job.source
+    return f"{s.kind} {src.dataset} ({src.optimizer}) level {s.level} -> {s.dataset} ({s.optimizer}) seed {s.seed}"

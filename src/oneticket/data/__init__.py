@@ -2,7 +2,7 @@
 
 from oneticket.data.dataset import ImageDataset, load_dataset
 from oneticket.data.loader import DeviceData
-from oneticket.data.sources import DATA_ENV, DatasetInfo, dataset_info, dataset_names, default_data_dir
+from oneticket.data.sources import DATA_ENV, DatasetInfo, dataset_info, dataset_names, default_data_dir, ensure_dataset
 
 __all__ = [
     "DATA_ENV",
@@ -12,5 +12,6 @@ __all__ = [
     "dataset_info",
     "dataset_names",
     "default_data_dir",
+    "ensure_dataset",
     "load_dataset",
 ]

@@ -54,11 +54,13 @@ class DeviceData:
         """uint8 images -> float32, normalized per channel."""
         return torch.addcmul(self.shift, images.float(), self.scale)
 
-    def train_batches(self, order: torch.Generator, augment: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One epoch of (images, labels) batches: shuffled with ``order``, augmented with ``augment``."""
+    def train_batches(self, order: torch.Generator, augment: torch.Generator,
+                      augmentation: str = "crop-flip") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of (images, labels) batches: shuffled with ``order``, augmented with ``augment``
+        under the ``augmentation`` policy (``crop-flip``, ``crop`` or ``none``)."""
         n = self.train_size
         permutation = torch.randperm(n, generator=order).to(self.device)
-        draws = CropFlip.draw(n, augment).to(self.device)
+        draws = CropFlip.draw(n, augment).only(augmentation).to(self.device)
         for part in self._slices:
             index = permutation[part]
             images = crop_flip(self.train_padded, index, draws[part])

@@ -24,6 +24,7 @@ from oneticket.data import readers
 from oneticket.data.download import Download, DownloadFailed, fetch, missing_files_error
 from oneticket.data.readers import RawSplit
 from oneticket.errors import UserError
+from oneticket.files import waiting_lock
 
 Reader = Callable[[Path], tuple[RawSplit, RawSplit]]
 
@@ -199,14 +200,24 @@ def ensure_files(info: DatasetInfo, data_dir: Path, download: bool = True, show_
         return folder
     if not download or not downloads_allowed():
         raise missing_files_error(info.name, folder, missing, f"downloads are off ({OFFLINE_ENV} or download=False)")
-    try:
-        fetch(info.downloads, data_dir, show_progress)
-    except DownloadFailed as exc:
-        raise missing_files_error(info.name, folder, missing, str(exc)) from None
+    with waiting_lock(data_dir):  # one process downloads, the others wait for it and find the files
+        if [f for f in info.files if not (folder / f).exists()]:
+            try:
+                fetch(info.downloads, data_dir, show_progress)
+            except DownloadFailed as exc:
+                raise missing_files_error(info.name, folder, missing, str(exc)) from None
     still = [f for f in info.files if not (folder / f).exists()]
     if still:
         raise missing_files_error(info.name, folder, still, "the download did not provide them")
     return folder
+
+
+def ensure_dataset(name: str, data_dir: Path | None = None, show_progress: bool = True) -> None:
+    """Download the files ``name`` reads (a half: its parent's) if they are missing."""
+    info = dataset_info(name)
+    base = dataset_info(info.parent or name)
+    if base.files:
+        ensure_files(base, Path(data_dir).expanduser() if data_dir is not None else default_data_dir(), True, show_progress)
 
 
 def read_raw(name: str, data_dir: Path, download: bool = True, show_progress: bool = True) -> tuple[RawSplit, RawSplit]:

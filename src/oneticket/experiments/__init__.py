@@ -4,7 +4,7 @@ from oneticket.experiments.executor import JobEnded, JobStarted, LocalExecutor, 
 from oneticket.experiments.graph import ImpJob, Job, JobGraph, Series, TrainJob, expand, expand_all
 from oneticket.experiments.plan import JobStatus, Plan, job_status, make_plan
 from oneticket.experiments.results import Line, Row, aggregate, tidy_rows
-from oneticket.experiments.spec import ExperimentSpec, load_experiment, parse_experiment
+from oneticket.experiments.spec import ExperimentSpec, builtin_names, is_demo, load_experiment, load_specs, parse_experiment
 from oneticket.experiments.store import ResultsIndex
 from oneticket.experiments.throughput import MeasuredThroughput
 
@@ -26,10 +26,13 @@ __all__ = [
     "Summary",
     "TrainJob",
     "aggregate",
+    "builtin_names",
     "expand",
     "expand_all",
+    "is_demo",
     "job_status",
     "load_experiment",
+    "load_specs",
     "make_plan",
     "parse_experiment",
     "tidy_rows",

@@ -11,13 +11,19 @@ train optimizer, seed, line), each a list of (level, job) points.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from oneticket.errors import UserError
 
 from oneticket.experiments.spec import RANDOM_BASELINES, ExperimentSpec, ModelChoice, Source
 from oneticket.tickets import ImpSpec, TicketInfo, TrainSpec, variant
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -156,13 +162,28 @@ class JobGraph:
         return (j for j in self.jobs.values() if isinstance(j, ImpJob))
 
 
+def _built(spec: ExperimentSpec, make: Callable[[], T]) -> T:
+    """A job spec made from an experiment spec; what only the job spec can check (a warm-up
+    longer than the model's training, say) becomes a one-line error naming the experiment."""
+    try:
+        return make()
+    except ValidationError as exc:
+        message = "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())
+        raise UserError(f"experiment {spec.name}: {message}") from None
+
+
 def imp_spec(spec: ExperimentSpec, model: ModelChoice, source: Source, seed: int) -> ImpSpec:
+    return _built(spec, lambda: _imp_spec(spec, model, source, seed))
+
+
+def _imp_spec(spec: ExperimentSpec, model: ModelChoice, source: Source, seed: int) -> ImpSpec:
     scale, pruning = model.scale(spec.scale), spec.pruning
     return ImpSpec(
         model=model.name, width=scale.width, stem=model.stem, dataset=source.dataset, train_size=scale.train_size,
         optimizer=source.optimizer, epochs=scale.epochs, batch_size=scale.batch_size, levels=pruning.levels,
         rate=pruning.rate, layerwise=pruning.layerwise, prune_output=pruning.prune_output, rewind=pruning.rewind,
-        seed=seed, precision=scale.precision,
+        seed=seed, precision=scale.precision, lr=scale.lr_for(source.optimizer), lr_scaling=scale.lr_scaling,
+        warmup=scale.warmup, augment=scale.augment,
     )
 
 
@@ -170,18 +191,19 @@ def train_spec(spec: ExperimentSpec, model: ModelChoice, source: ImpSpec, level:
                optimizer: str, seed: int, kind: str) -> TrainSpec:
     scale = model.scale(spec.scale)
     mask, weights = variant(kind)
-    return TrainSpec(
+    return _built(spec, lambda: TrainSpec(
         source=source.run_id(), level=level, model=model.name, dataset=target, optimizer=optimizer,
         epochs=scale.epochs, batch_size=scale.batch_size, train_size=scale.train_size, seed=seed,
-        mask=mask, weights=weights, precision=scale.precision,
-    )
+        mask=mask, weights=weights, precision=scale.precision, lr=scale.lr_for(optimizer), lr_scaling=scale.lr_scaling,
+        warmup=scale.warmup, augment=scale.augment,
+    ))
 
 
 def _imp_series(graph: JobGraph, spec: ExperimentSpec, model: ModelChoice, panel: tuple[str, str], seed: int,
                 kind: str, source: Source) -> None:
     run = imp_spec(spec, model, source, seed)
     job_id = graph.add(ImpJob(run))
-    points = tuple(Point(level, job_id) for level in spec.pruning.levels_to_train)
+    points = tuple(Point(level, job_id) for level in range(spec.pruning.levels + 1))  # every level: they cost nothing more
     graph.series.append(Series(spec.name, model.label, *panel, seed, kind, source.label, points))
 
 

@@ -3,7 +3,9 @@
 Work is counted in trainings, epochs and images: a training of ``E`` epochs on ``N`` images costs
 ``E * N`` training images plus its passes over the test set (as often as the loop evaluates). The estimate divides that by the
 training throughput measured on this machine for each (model, width, batch) (see
-:mod:`oneticket.experiments.throughput`).
+:mod:`oneticket.experiments.throughput`). Image counts are the official datasets' unless
+:class:`DatasetSizes` is given a data directory whose files say otherwise (the real subsets in
+``../shared/datasets``, say).
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from oneticket.data import dataset_info
+import numpy as np
+
+from oneticket.data import dataset_info, load_dataset
+from oneticket.data.splits import half_indices
+from oneticket.errors import UserError
 from oneticket.experiments.graph import ImpJob, Job, JobGraph, TrainJob
 from oneticket.tickets import RunDir, TrainingDir, find_ticket_file, runs_root, trainings_root
 from oneticket.training import Speed
@@ -39,19 +45,53 @@ class JobStatus:
         return self.state in ("done", "failed")
 
 
-def train_images(dataset: str, train_size: int | None) -> int:
-    count = dataset_info(dataset).train_count
+class DatasetSizes:
+    """(training, test) images of a dataset: counted in ``data_dir``'s files where they are there,
+    else the official counts of the dataset registry."""
+
+    def __init__(self, data_dir: Path | None = None):
+        self.data_dir = data_dir
+        self.counted: dict[str, tuple[int, int]] = {}
+        self.labels: dict[str, tuple[np.ndarray, int] | None] = {}  # base dataset -> (training labels, test count)
+
+    def __call__(self, dataset: str) -> tuple[int, int]:
+        info = dataset_info(dataset)
+        if self.data_dir is None:
+            return info.train_count, info.test_count
+        if dataset not in self.counted:
+            base = info.parent or dataset  # a half: count in its parent's files, read once
+            if base not in self.labels:
+                try:
+                    found = load_dataset(base, self.data_dir, download=False, show_progress=False)
+                    self.labels[base] = (found.train_labels.numpy(), len(found.test_labels))
+                except UserError:  # not in data_dir (yet): it will be downloaded, at its official size
+                    self.labels[base] = None
+            known = self.labels[base]
+            if known is None:
+                self.counted[dataset] = (info.train_count, info.test_count)
+            else:
+                labels, test = known
+                train = len(labels) if info.half is None else len(half_indices(labels, info.half))
+                self.counted[dataset] = (train, test)
+        return self.counted[dataset]
+
+
+OFFICIAL_SIZES = DatasetSizes()
+
+
+def train_images(dataset: str, train_size: int | None, sizes: DatasetSizes = OFFICIAL_SIZES) -> int:
+    count = sizes(dataset)[0]
     return min(train_size, count) if train_size else count
 
 
-def _cost_per_training(dataset: str, train_size: int | None, epochs: int) -> int:
+def _cost_per_training(dataset: str, train_size: int | None, epochs: int, sizes: DatasetSizes = OFFICIAL_SIZES) -> int:
     """Training images plus weighted test images, with the default evaluation interval."""
-    train, test = train_images(dataset, train_size), dataset_info(dataset).test_count
+    train, test = train_images(dataset, train_size, sizes), sizes(dataset)[1]
     evaluations = len(evaluated_epochs(epochs, eval_interval(Speed(), train, test)))
     return int(epochs * train + evaluations * EVAL_COST * test)
 
 
-def imp_status(job: ImpJob, store_runs: RunDir) -> JobStatus:
+def imp_status(job: ImpJob, store_runs: RunDir, sizes: DatasetSizes = OFFICIAL_SIZES) -> JobStatus:
     results = store_runs.results()
     wanted = job.trainings
     done = min(len(results), wanted)
@@ -59,14 +99,14 @@ def imp_status(job: ImpJob, store_runs: RunDir) -> JobStatus:
     partial = done > 0 or any(store_runs.checkpoint_file(level).exists() for level in range(wanted))
     state = "failed" if diverged else "done" if done >= wanted else "partial" if partial else "todo"
     left = 0 if state in ("done", "failed") else wanted - done
-    cost = _cost_per_training(job.spec.dataset, job.spec.train_size, job.epochs_per_training)
+    cost = _cost_per_training(job.spec.dataset, job.spec.train_size, job.epochs_per_training, sizes)
     return JobStatus(job, state, done, wanted, left * job.epochs_per_training, left * cost)
 
 
-def training_status(job: TrainJob, store: Path) -> JobStatus:
+def training_status(job: TrainJob, store: Path, sizes: DatasetSizes = OFFICIAL_SIZES) -> JobStatus:
     directory = TrainingDir(trainings_root(store) / job.spec.job_id())
     result = directory.read_result()
-    cost = _cost_per_training(job.spec.dataset, job.spec.train_size, job.epochs_per_training)
+    cost = _cost_per_training(job.spec.dataset, job.spec.train_size, job.epochs_per_training, sizes)
     if result is not None:
         return JobStatus(job, "failed" if result.diverged else "done", 1, 1, 0, 0)
     source = RunDir(runs_root(store) / job.spec.source)
@@ -78,10 +118,10 @@ def training_status(job: TrainJob, store: Path) -> JobStatus:
     return JobStatus(job, state, 0, 1, job.epochs_per_training, cost)
 
 
-def job_status(job: Job, store: Path) -> JobStatus:
+def job_status(job: Job, store: Path, sizes: DatasetSizes = OFFICIAL_SIZES) -> JobStatus:
     if isinstance(job, ImpJob):
-        return imp_status(job, RunDir(runs_root(store) / job.spec.run_id()))
-    return training_status(job, store)
+        return imp_status(job, RunDir(runs_root(store) / job.spec.run_id()), sizes)
+    return training_status(job, store, sizes)
 
 
 @dataclass(frozen=True)
@@ -115,11 +155,12 @@ class Plan:
         return [s for s in self.statuses if s.state == "failed"]
 
 
-def make_plan(graph: JobGraph, store: Path, throughput: Throughput | None = None) -> Plan:
+def make_plan(graph: JobGraph, store: Path, throughput: Throughput | None = None,
+              sizes: DatasetSizes = OFFICIAL_SIZES) -> Plan:
     """Each job's state and the work left; seconds too when a ``throughput`` is given."""
     statuses = []
     for job in graph.ordered():
-        status = job_status(job, store)
+        status = job_status(job, store, sizes)
         if throughput is not None and not status.finished:
             status = JobStatus(**{**status.__dict__, "seconds_left": status.images_left / throughput(job)})
         statuses.append(status)

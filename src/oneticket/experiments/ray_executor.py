@@ -43,13 +43,13 @@ import torch
 
 from oneticket.errors import UserError
 from oneticket.experiments.artifacts import Files, clear_task, shipped_ticket_path, task_inputs, task_outputs, unpack
-from oneticket.experiments.executor import JobEnded, JobStarted, Summary, job_kind
-from oneticket.experiments.graph import Job, JobGraph, TrainJob
-from oneticket.experiments.plan import job_status
+from oneticket.experiments.executor import JobEnded, JobStarted, Summary
+from oneticket.experiments.graph import JobGraph, TrainJob
+from oneticket.experiments.schedule import Schedule
 from oneticket.experiments.store import ResultsIndex
 from oneticket.experiments.tasks import Task, TaskEnded, TaskGraph, task_graph
-from oneticket.experiments.work import DataCache, job_directory, run_job
-from oneticket.tickets import LevelResult, LevelStarted
+from oneticket.experiments.work import DataCache, run_task
+from oneticket.tickets import LevelResult
 from oneticket.training import Speed
 
 try:
@@ -124,20 +124,13 @@ def execute_task(task: Task, shared_store: str | None, driver_key: str, inputs: 
     if isinstance(job, TrainJob) and shared_store is None and inputs:
         job = dataclasses.replace(job, ticket_file=store / shipped_ticket_path(job))
     cache = _worker_cache(Path(data_dir) if data_dir else None, device)
-    starts: list[int] = []
-
-    def note_resume(event: object) -> None:
-        if isinstance(event, LevelStarted) and (task.level is None or event.level == task.level):
-            starts.append(event.resumed_epoch)
-
-    outcome = run_job(job, store, cache, speed, note_resume, through_level=task.level)
-    finished = [r for r in outcome.results if task.level is None or r.level == task.level]
+    outcome = run_task(dataclasses.replace(task, job=job), store, cache, speed)
     files: Files = {}
     if shared_store is None:
         files = task_outputs(task, store)
         clear_task(task, store)
-    return TaskResult(tuple(finished), outcome.failure, files, time.perf_counter() - began,
-                      f"{socket.gethostname()} pid {os.getpid()} {device}", starts[0] if starts else 0)
+    return TaskResult(outcome.results, outcome.failure, files, time.perf_counter() - began,
+                      f"{socket.gethostname()} pid {os.getpid()} {device}", outcome.resumed_epoch)
 
 
 def _sees_marker(path: str, token: str) -> bool:
@@ -200,6 +193,11 @@ def store_is_shared(store: Path) -> bool:
         marker.unlink(missing_ok=True)
 
 
+def _wait_one(refs: list[object]) -> object:
+    ready, _ = ray.wait(refs, num_returns=1)
+    return ready[0]
+
+
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, RayTaskError) and exc.cause is not None:
         exc = exc.cause
@@ -220,7 +218,7 @@ class RayExecutor:
         self.index = ResultsIndex(self.store)
         self.driver_key = hashlib.sha256(f"{socket.gethostname()}:{self.store.resolve()}".encode()).hexdigest()[:16]
         self.shared: bool | None = None  # decided when the run starts
-        self._schedule: _Schedule | None = None
+        self._schedule: Schedule | None = None
 
     def run(self, graph: JobGraph) -> Summary:
         began = time.perf_counter()
@@ -261,8 +259,8 @@ class RayExecutor:
             return remote.remote(task, str(self.store.resolve()) if self.shared else None, self.driver_key, inputs,
                                  str(self.data_dir) if self.data_dir else None, self.speed, threads)
 
-        self._schedule = _Schedule(graph, task_graph(graph, self.store), self.store, self.index, self.emit, submit)
-        return self._schedule.run(self._collect)
+        self._schedule = Schedule(graph, task_graph(graph, self.store), self.store, self.index, self.emit, submit)
+        return self._schedule.run(_wait_one, self._collect)
 
     def _collect(self, task: Task, ref: object) -> TaskEnded:
         """The end of a task whose result is ready: its files written (object-store mode), its report."""
@@ -274,79 +272,3 @@ class RayExecutor:
             unpack(result.files, self.store)
         return TaskEnded(task, "failed" if result.failure else "done", result.seconds, result.results, result.failure,
                          result.where, result.resumed_epoch)
-
-
-class _Schedule:
-    """The driver's bookkeeping: which tasks may start, which jobs are over, what goes to the index."""
-
-    def __init__(self, graph: JobGraph, tasks: TaskGraph, store: Path, index: ResultsIndex,
-                 emit: Callable[[RayEvent], None], submit: Callable[[Task], object]):
-        self.graph, self.tasks, self.store, self.index, self.emit, self.submit = graph, tasks, store, index, emit, submit
-        self.waiting = dict(tasks.needs)
-        self.in_flight: dict[object, Task] = {}
-        self.failed_tasks: set[str] = set()
-        self.left_per_job: dict[str, int] = {}
-        for task in tasks.tasks.values():
-            self.left_per_job[task.job.id] = self.left_per_job.get(task.job.id, 0) + 1
-        self.job_began: dict[str, float] = {}
-        self.job_failure: dict[str, str] = {}
-        self.position = {job.id: i for i, job in enumerate(graph.ordered(), 1)}
-        self.summary = Summary(skipped=len(tasks.jobs_finished))
-
-    def run(self, collect: Callable[[Task, object], TaskEnded]) -> Summary:
-        began = time.perf_counter()
-        for job_id in self.tasks.jobs_finished:
-            self.emit(JobEnded(self.graph.jobs[job_id], "skipped", 0.0))
-        self.submit_ready()
-        while self.in_flight:
-            ready, _ = ray.wait(list(self.in_flight), num_returns=1)
-            task = self.in_flight.pop(ready[0])
-            self.finish(task, collect(task, ready[0]))
-            self.submit_ready()
-        assert not self.waiting, f"tasks never became ready: {sorted(self.waiting)}"
-        self.summary.seconds = time.perf_counter() - began
-        return self.summary
-
-    def submit_ready(self) -> None:
-        """Submit every task whose needs are met; fail those whose needs failed (repeatedly: chains)."""
-        changed = True
-        while changed:
-            changed = False
-            pending = set(self.waiting) | {t.key for t in self.in_flight.values()}
-            for key in [k for k, needs in self.waiting.items() if not any(n in pending for n in needs)]:
-                changed = True
-                del self.waiting[key]
-                task = self.tasks.tasks[key]
-                blocked = [n for n in self.tasks.needs[key] if n in self.failed_tasks]
-                if blocked:
-                    why = f"needs {self.tasks.tasks[blocked[0]].describe()}, which failed"
-                    self.finish(task, TaskEnded(task, "failed", 0.0, message=why))
-                    continue
-                self.start_job(task.job)
-                self.in_flight[self.submit(task)] = task
-
-    def start_job(self, job: Job) -> None:
-        if job.id in self.job_began:
-            return
-        self.job_began[job.id] = time.perf_counter()
-        self.emit(JobStarted(job, self.position[job.id], len(self.position), job_status(job, self.store)))
-        self.index.record_job(job.id, job_kind(job), job.spec.model_dump(), job_directory(job, self.store))
-
-    def finish(self, task: Task, ended: TaskEnded) -> None:
-        job = task.job
-        if ended.state == "failed":
-            self.failed_tasks.add(task.key)
-            self.job_failure.setdefault(job.id, ended.message or "failed")
-        for result in ended.results:
-            self.index.record_result(job.id, result)
-        self.emit(ended)
-        self.left_per_job[job.id] -= 1
-        if self.left_per_job[job.id] > 0:
-            return
-        seconds = time.perf_counter() - self.job_began.get(job.id, time.perf_counter())
-        if job.id in self.job_failure:
-            self.summary.failed.append((job, self.job_failure[job.id]))
-            self.emit(JobEnded(job, "failed", seconds, self.job_failure[job.id]))
-        else:
-            self.summary.done += 1
-            self.emit(JobEnded(job, "done", seconds))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from oneticket.experiments.graph import JobGraph
@@ -25,6 +25,13 @@ class Row:
     fraction_pruned: float
     test_accuracy: float | None  # None when that training diverged
     job_id: str
+    # provenance: what computed it (empty for results written before it was recorded)
+    oneticket: str | None = None
+    git_commit: str | None = None
+    torch: str | None = None
+    device: str | None = None
+    threads: int | None = None
+    train_images: int | None = None  # the images it trained on (subset files and official files differ)
 
     @classmethod
     def columns(cls) -> list[str]:
@@ -45,9 +52,11 @@ def tidy_rows(graph: JobGraph, store: Path) -> list[Row]:
             result = found.get((point.job_id, point.level))
             if result is None:
                 continue
+            made = result["provenance"]
             rows.append(Row(series.experiment, series.model, series.source, series.target, series.train_optimizer,
                             series.kind, series.seed, point.level, result["fraction_pruned"],
-                            result["test_accuracy"], point.job_id))
+                            result["test_accuracy"], point.job_id, made.get("oneticket"), made.get("git_commit"),
+                            made.get("torch"), made.get("device"), made.get("threads"), made.get("train_images")))
     return rows
 
 
@@ -64,6 +73,7 @@ class Line:
     mean: list[float]
     std: list[float]
     seeds: list[int]  # how many seeds each point has
+    diverged: dict[int, tuple[float, int]] = field(default_factory=dict)  # level -> (fraction pruned, seeds that diverged)
 
     @property
     def points(self) -> int:
@@ -71,17 +81,21 @@ class Line:
 
 
 def aggregate(graph: JobGraph, rows: list[Row]) -> list[Line]:
-    """Group rows by experiment, panel and line; mean and sample std over seeds. Diverged points are left out."""
+    """Group rows by experiment, panel and line; mean and sample std over seeds. Diverged points are
+    left out of the means and counted in ``Line.diverged``."""
     labels = {(s.experiment, s.panel, s.kind, s.source): s.label for s in graph.series}
     grouped: dict[tuple, dict[int, list[Row]]] = defaultdict(lambda: defaultdict(list))
+    diverged: dict[tuple, dict[int, tuple[float, int]]] = defaultdict(dict)
     for row in rows:
-        if row.test_accuracy is None:
-            continue
         key = (row.experiment, (row.model, row.target, row.train_optimizer), row.kind, row.source)
+        if row.test_accuracy is None:
+            count = diverged[key].get(row.level, (row.fraction_pruned, 0))[1]
+            diverged[key][row.level] = (row.fraction_pruned, count + 1)
+            continue
         grouped[key][row.level].append(row)
     lines = []
     for key in labels:
-        if key not in grouped:
+        if key not in grouped and key not in diverged:
             continue
         by_level = grouped[key]
         levels = sorted(by_level)
@@ -92,5 +106,6 @@ def aggregate(graph: JobGraph, rows: list[Row]) -> list[Line]:
             mean=[statistics.fmean(a) for a in accuracies],  # type: ignore[arg-type]
             std=[statistics.stdev(a) if len(a) > 1 else 0.0 for a in accuracies],  # type: ignore[arg-type]
             seeds=[len(a) for a in accuracies],
+            diverged=dict(diverged[key]),
         ))
     return lines

@@ -15,13 +15,17 @@
     width = 0.125
     train_size = 5000
     epochs = 15
-    batch_size = 512
+    batch_size = 128
+    lr_scaling = "linear"   # the seed's rates x 128/512 (default "none": the seed's rates as they are)
+    warmup = "1ep"          # linear warm-up (default: none)
+    # lr = { sgd = 0.05, adam = 1e-3 }   # base rates per optimizer (default: the seed's)
 
     [pruning]
     levels = 8         # IMP levels after the dense level 0
     rate = 0.2
     rewind = "1ep"
-    train_levels = [0, 2, 4, 6, 8]   # levels whose tickets are transferred (default: all)
+    train_levels = [0, 2, 4, 6, 8]   # levels whose tickets are transferred (default: all); the own
+                                     # ticket shows every level (its IMP run computes them anyway)
 
 Each panel of the result is one (model, target, train optimizer); its lines are the tickets of
 each source (trained on the target with the train optimizer), the target's own ticket, and the
@@ -31,17 +35,21 @@ random-ticket baselines. A source equal to the panel's (target, optimizer) is th
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from oneticket.errors import UserError
 from oneticket.models import check_options
 from oneticket.tickets import VARIANTS
-from oneticket.tickets.spec import DatasetName, ModelName, RewindPoint, as_value_error
+from oneticket.tickets.spec import Augment, DatasetName, LrScaling, ModelName, RewindPoint, Warmup, as_value_error
 
 Optimizer = Literal["sgd", "adam"]
+LearningRates = dict[Optimizer, Annotated[float, Field(gt=0, le=10)]]
 Baseline = Literal["own", "random", "random-layerwise", "random-mask", "random-weights"]
 RANDOM_BASELINES = tuple(k for k in VARIANTS if k != "transfer")
 
@@ -50,16 +58,33 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _rates_by_optimizer(value: object) -> object:
+    """``lr = 0.05`` is a rate for whichever optimizer trains; a table names one per optimizer."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"sgd": value, "adam": value}
+    return value
 
 
 class Scale(Strict):
-    """How big each training is."""
+    """How big each training is, and its learning rates."""
 
     width: float = Field(1.0, gt=0, le=16)
     train_size: int | None = Field(None, ge=1)
     epochs: int | None = Field(None, ge=1)
     batch_size: int = Field(512, ge=2)
     precision: Literal["fp32", "bf16"] = "fp32"
+    lr: LearningRates | None = Field(None, description="base learning rate per optimizer, { sgd = 0.1, adam = 3e-4 } (default: the seed's)")
+    lr_scaling: LrScaling = "none"
+    warmup: Warmup | None = None
+    augment: Augment = "crop-flip"
+
+    @field_validator("lr", mode="before")
+    @classmethod
+    def _lr_table(cls, value: object) -> object:
+        return _rates_by_optimizer(value)
+
+    def lr_for(self, optimizer: str) -> float | None:
+        return None if self.lr is None else self.lr.get(optimizer)  # type: ignore[call-overload]
 
 
 class ModelChoice(Strict):
@@ -72,6 +97,15 @@ class ModelChoice(Strict):
     epochs: int | None = Field(None, ge=1)
     batch_size: int | None = Field(None, ge=2)
     precision: Literal["fp32", "bf16"] | None = None
+    lr: LearningRates | None = None
+    lr_scaling: LrScaling | None = None
+    warmup: Warmup | None = None
+    augment: Augment | None = None
+
+    @field_validator("lr", mode="before")
+    @classmethod
+    def _lr_table(cls, value: object) -> object:
+        return _rates_by_optimizer(value)
 
     @model_validator(mode="after")
     def _options_fit(self) -> ModelChoice:
@@ -83,7 +117,10 @@ class ModelChoice(Strict):
         return self
 
     def scale(self, base: Scale) -> Scale:
+        """``base`` with this entry's settings; a learning-rate table is merged optimizer by optimizer."""
         overrides = {k: v for k, v in self.model_dump(exclude={"name", "stem"}).items() if v is not None}
+        if self.lr is not None:
+            overrides["lr"] = {**(base.lr or {}), **self.lr}
         return base.model_copy(update=overrides)
 
     @property
@@ -161,6 +198,15 @@ class ExperimentSpec(Strict):
             raise ValueError("seeds must be distinct non-negative integers (or a count: seeds = 6)")
         return value
 
+    @model_validator(mode="after")
+    def _one_rate_per_optimizer(self) -> ExperimentSpec:
+        used = {source.optimizer for source in self.sources} | set(self.train_optimizers)
+        for where, lr in [("scale.lr", self.scale.lr)] + [(f"models[{i}].lr", m.lr) for i, m in enumerate(self.models)]:
+            if lr is not None and len(used) > 1 and len(set(lr.values())) == 1 and len(lr) > 1:
+                raise ValueError(f"{where}: one rate for both SGD and Adam (their defaults differ 300x); "
+                                 "give one per optimizer: lr = { sgd = 0.1, adam = 3e-4 }")
+        return self
+
     @property
     def display_title(self) -> str:
         return self.title or self.name.replace("_", " ")
@@ -205,5 +251,63 @@ def load_experiment(path: Path | str) -> ExperimentSpec:
     """Read and validate an experiment spec file, with one-line errors that name the field."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such spec file (the shipped ones are under experiments/paper and experiments/quick)")
+        raise UserError(f"{path}: no such spec file (built-in specs: {', '.join(builtin_names())})")
     return parse_experiment(path.read_text(), path)
+
+
+BUILTIN_PACKAGE = "oneticket.experiments"
+BUILTIN_FOLDER = "builtin"
+DEMO = "demo"
+DEMO_SPECS = ("demo_within_distribution", "demo_across_optimizers")  # the order 'oneticket demo' runs them in
+
+
+def _builtin_files(folder: Traversable, prefix: str = "") -> dict[str, Traversable]:
+    """``{"quick/within_distribution": <file>, ...}``: every ``.toml`` under ``folder``, by name."""
+    found: dict[str, Traversable] = {}
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            found.update(_builtin_files(entry, f"{prefix}{entry.name}/"))
+        elif entry.name.endswith(".toml"):
+            found[prefix + entry.name.removesuffix(".toml")] = entry
+    return found
+
+
+def builtin_specs() -> dict[str, Traversable]:
+    """The spec files shipped in the package, by name (``demo_within_distribution``, ``paper/across_datasets``)."""
+    return dict(sorted(_builtin_files(resources.files(BUILTIN_PACKAGE) / BUILTIN_FOLDER).items()))
+
+
+def builtin_names() -> list[str]:
+    """What ``plan``, ``run``, ``report`` and ``results`` accept besides files: ``demo`` and each built-in spec."""
+    return [DEMO, *builtin_specs()]
+
+
+def is_demo(spec: ExperimentSpec) -> bool:
+    """A spec of ``oneticket demo`` (whose runs live in ``<store>/demo``)."""
+    return spec.name.startswith("demo_")
+
+
+def _builtin_key(name: str) -> str:
+    """``experiments/quick/within_distribution.toml`` -> ``quick/within_distribution`` (the README's paths
+    name the shipped files as the repository's ``experiments/`` folder holds them)."""
+    return name.removeprefix("./").removeprefix("experiments/").removesuffix(".toml")
+
+
+def load_builtin(name: str) -> list[ExperimentSpec]:
+    """The built-in spec ``name`` (``demo``: both demo specs); an unknown name is a :class:`UserError`."""
+    files = builtin_specs()
+    key = _builtin_key(name)
+    keys = list(DEMO_SPECS) if key == DEMO else [key]
+    if not all(k in files for k in keys):
+        raise UserError(f"no spec file or built-in spec {name!r}; built-in: {', '.join(builtin_names())}")
+    return [parse_experiment(files[k].read_text(), f"oneticket/experiments/{BUILTIN_FOLDER}/{k}.toml") for k in keys]
+
+
+def load_specs(names: Iterable[str | Path]) -> list[ExperimentSpec]:
+    """Experiment specs from spec files or built-in names: an existing file is read as a file,
+    anything else is looked up among the built-in specs (``demo``, ``quick/within_distribution``)."""
+    specs: list[ExperimentSpec] = []
+    for name in names:
+        path = Path(name).expanduser()
+        specs.extend([load_experiment(path)] if path.is_file() else load_builtin(str(name)))
+    return specs

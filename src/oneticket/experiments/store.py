@@ -4,7 +4,7 @@ The run and training directories stay the source of truth (each result is a ``re
 written atomically); ``<store>/results.sqlite`` indexes them for queries::
 
     jobs(job_id, kind, spec, directory)             every IMP run and ticket training
-    results(job_id, level, status, fraction_pruned, alive, total, test_accuracy, seconds, message)
+    results(job_id, level, status, fraction_pruned, alive, total, test_accuracy, seconds, message, provenance)
     epochs(job_id, level, epoch, train_loss, test_accuracy, lr, seconds)
     experiment_jobs(experiment, job_id)
 
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE TABLE IF NOT EXISTS results (
     job_id TEXT NOT NULL, level INTEGER NOT NULL, status TEXT NOT NULL, fraction_pruned REAL, alive INTEGER,
-    total INTEGER, test_accuracy REAL, seconds REAL, message TEXT, PRIMARY KEY (job_id, level)
+    total INTEGER, test_accuracy REAL, seconds REAL, message TEXT, provenance TEXT, PRIMARY KEY (job_id, level)
 );
 CREATE TABLE IF NOT EXISTS epochs (
     job_id TEXT NOT NULL, level INTEGER NOT NULL, epoch INTEGER NOT NULL, train_loss REAL, test_accuracy REAL,
@@ -63,6 +63,7 @@ class ResultsIndex:
             with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(SCHEMA)
+                _add_new_columns(conn)
                 with conn:  # one transaction: committed on success, rolled back on error
                     yield conn
         except sqlite3.DatabaseError as exc:
@@ -88,7 +89,7 @@ class ResultsIndex:
             conn.row_factory = sqlite3.Row
             rows = conn.execute("SELECT * FROM results").fetchall()
         wanted = None if job_ids is None else set(job_ids)
-        return {(r["job_id"], r["level"]): dict(r) for r in rows if wanted is None or r["job_id"] in wanted}
+        return {(r["job_id"], r["level"]): _with_provenance(dict(r)) for r in rows if wanted is None or r["job_id"] in wanted}
 
     def epochs(self, job_id: str, level: int) -> list[dict[str, Any]]:
         with self._connect() as conn:
@@ -116,11 +117,29 @@ class ResultsIndex:
         return len(found)
 
 
+def _with_provenance(row: dict[str, Any]) -> dict[str, Any]:
+    row["provenance"] = json.loads(row["provenance"]) if row.get("provenance") else {}
+    return row
+
+
+def _add_new_columns(conn: sqlite3.Connection) -> None:
+    """Bring an index written by an older oneticket up to the schema (its rows keep their values)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
+    if "provenance" not in columns:
+        try:
+            conn.execute("ALTER TABLE results ADD COLUMN provenance TEXT")
+        except sqlite3.OperationalError as exc:  # another process added it first
+            if "duplicate column" not in str(exc):
+                raise
+
+
 def _write_result(conn: sqlite3.Connection, job_id: str, result: LevelResult) -> None:
+    provenance = json.dumps(result.provenance, sort_keys=True) if result.provenance is not None else None
     conn.execute(
-        "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO results (job_id, level, status, fraction_pruned, alive, total, test_accuracy, seconds, "
+        "message, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (job_id, result.level, result.status, result.fraction_pruned, result.alive, result.total,
-         result.test_accuracy, result.seconds, result.message),
+         result.test_accuracy, result.seconds, result.message, provenance),
     )
     conn.execute("DELETE FROM epochs WHERE job_id = ? AND level = ?", (job_id, result.level))
     conn.executemany(

@@ -2,8 +2,10 @@
 
 A few optimizer steps of the job's model (its width, options and batch size; on a CPU at most 64
 images per batch, which is enough to reach its per-image speed) on random CIFAR-shaped data,
-timed after a warm-up step. Results are cached per machine, device and torch version in
-``<store>/throughput.json``, so ``oneticket plan`` measures each configuration once.
+timed after two warm-up steps for at least half a second. Results are cached per machine, device, torch version and thread
+count in ``<store>/throughput.json``, so ``oneticket plan`` measures each configuration once. For
+``workers`` one-thread worker processes (``oneticket run --workers N``) it measures one thread and
+counts it ``workers`` times.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from oneticket.training.reference_speeds import REFERENCE_EPOCH_SECONDS, referen
 
 CACHE_FILE = "throughput.json"
 CPU_BATCH_LIMIT = 64
-TIMED_STEPS = 2
+WARMUP_STEPS = 2
+TIMED_STEPS = 2  # at least, and for at least MIN_TIMED_SECONDS
+MIN_TIMED_SECONDS = 0.5
 REFERENCE_IMAGES = 50_000  # reference epoch times are for 50,000 CIFAR-shaped images
 
 
@@ -42,10 +46,11 @@ def model_of(job: Job) -> tuple[str, float, dict[str, Any], int]:
 def measure(model_name: str, width: float, options: dict[str, Any], batch_size: int, device: torch.device) -> float:
     """Training images per second of one model configuration (forward, backward, SGD step)."""
     batch = min(batch_size, CPU_BATCH_LIMIT) if device.type == "cpu" else batch_size
-    model = create_model(model_name, 10, width, 0, **options).to(device).train()
+    fmt = torch.channels_last  # as training runs by default (Speed.channels_last)
+    model = create_model(model_name, 10, width, 0, **options).to(device).to(memory_format=fmt).train()
     optimizer = make_optimizer("sgd", model.parameters())
     gen = torch.Generator().manual_seed(0)
-    images = torch.randn(batch, 3, 32, 32, generator=gen).to(device)
+    images = torch.randn(batch, 3, 32, 32, generator=gen).to(device).contiguous(memory_format=fmt)
     labels = torch.randint(0, 10, (batch,), generator=gen).to(device)
 
     def step() -> None:
@@ -53,28 +58,36 @@ def measure(model_name: str, width: float, options: dict[str, Any], batch_size: 
         F.cross_entropy(model(images), labels).backward()
         optimizer.step()
 
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    began = time.perf_counter()
-    for _ in range(TIMED_STEPS):
+    for _ in range(WARMUP_STEPS):
         step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return TIMED_STEPS * batch / (time.perf_counter() - began)
+    began, steps = time.perf_counter(), 0
+    while steps < TIMED_STEPS or time.perf_counter() - began < MIN_TIMED_SECONDS:
+        step()
+        steps += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return steps * batch / (time.perf_counter() - began)
 
 
 class MeasuredThroughput:
     """``throughput(job)`` -> images/s on ``device``, measured once per configuration and cached."""
 
-    def __init__(self, store: Path, device: torch.device):
+    def __init__(self, store: Path, device: torch.device, workers: int | None = None):
         self.path = Path(store).expanduser() / CACHE_FILE
         self.device = device
+        # None: one process with all its threads. Workers on one GPU share it: no multiple there.
+        self.workers = workers if device.type == "cpu" else None
         self.measured: list[str] = []  # configurations measured by this object (not from the cache)
+
+    @property
+    def threads(self) -> int:
+        return 1 if self.workers is not None else torch.get_num_threads()
 
     def key(self, job: Job) -> str:
         name, width, options, batch = model_of(job)
-        where = f"{platform.node()}|{self.device}|torch {torch.__version__}|threads {torch.get_num_threads()}"
+        where = f"{platform.node()}|{self.device}|torch {torch.__version__}|threads {self.threads}"
         return f"{where}|{name}|w{width:g}|{json.dumps(options, sort_keys=True)}|b{batch}"
 
     def _cache(self) -> dict[str, float]:
@@ -88,11 +101,17 @@ class MeasuredThroughput:
         cache = self._cache()
         if key not in cache:
             name, width, options, batch = model_of(job)
-            value = measure(name, width, options, batch, self.device)
-            self.measured.append(f"{name} w{width:g} b{batch}: {value:,.0f} img/s")
+            threads = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+            try:
+                value = measure(name, width, options, batch, self.device)
+            finally:
+                torch.set_num_threads(threads)
+            per = f" per worker x {self.workers}" if self.workers else ""
+            self.measured.append(f"{name} w{width:g} b{batch}: {value:,.0f} img/s{per}")
             write_json_atomic(self.path, {**self._cache(), key: value})  # a lost race only means a re-measure
             cache[key] = value
-        return cache[key]
+        return cache[key] * (self.workers or 1)
 
 
 class ReferenceThroughput:

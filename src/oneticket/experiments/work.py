@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,9 +18,11 @@ from oneticket.errors import UserError
 from oneticket.experiments.graph import ImpJob, Job, TrainJob
 from oneticket.files import DirectoryLock
 from oneticket.tickets import (
+    Event,
     EventSink,
     ImpRun,
     LevelResult,
+    LevelStarted,
     RunDir,
     TrainingDir,
     find_ticket_file,
@@ -30,6 +33,9 @@ from oneticket.tickets import (
     trainings_root,
 )
 from oneticket.training import Speed
+
+if TYPE_CHECKING:
+    from oneticket.experiments.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class DataCache:
         self.entries: dict[tuple[object, ...], DeviceData] = {}
 
     def get(self, dataset: str, train_size: int | None, subset_seed: int, batch_size: int) -> DeviceData:
-        key = (dataset, train_size, subset_seed, batch_size)
+        key = (dataset, train_size, subset_seed if train_size is not None else None, batch_size)  # the seed only picks subsets
         if key not in self.entries:
             while len(self.entries) >= self.size:
                 self.entries.pop(next(iter(self.entries)))
@@ -100,3 +106,24 @@ def run_job(job: Job, store: Path, data: DataCache, speed: Speed, on_event: Even
     if isinstance(job, ImpJob):
         return run_imp(job, store, data, speed, on_event, through_level)
     return run_training(job, store, data, speed, on_event)
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    results: tuple[LevelResult, ...]  # what the task finished (an IMP task: its level only)
+    failure: str | None
+    resumed_epoch: int  # the checkpointed epoch its training resumed after (0: from the start)
+
+
+def run_task(task: Task, store: Path, data: DataCache, speed: Speed, on_event: EventSink = ignore_event) -> TaskOutcome:
+    """Run one task of a task graph (an IMP level, or a ticket training) in ``store``."""
+    starts: list[int] = []
+
+    def note_resume(event: Event) -> None:
+        if isinstance(event, LevelStarted) and (task.level is None or event.level == task.level):
+            starts.append(event.resumed_epoch)
+        on_event(event)
+
+    outcome = run_job(task.job, store, data, speed, note_resume, through_level=task.level)
+    finished = tuple(r for r in outcome.results if task.level is None or r.level == task.level)
+    return TaskOutcome(finished, outcome.failure, starts[0] if starts else 0)

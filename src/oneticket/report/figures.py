@@ -2,11 +2,14 @@
 
 One figure per experiment; one row of panels per model and one panel per (target, train optimizer).
 Each ticket source, the target's own ticket and each random baseline is one line (the mean over
-seeds, with a +-1 std band when there are several). The x axis is linear in -log10(1 - pruned), so
-0%, 50%, 90%, 99% and 99.9% are evenly spread, as iterative pruning visits them.
+seeds, with a +-1 std band when there are several), labelled with its seed count in the panel's
+own legend; a dotted horizontal line (and its band) marks the dense network, the own ticket's
+level 0. The x axis is linear in -log10(1 - pruned), so 0%, 50%, 90%, 99% and 99.9% are evenly
+spread, as iterative pruning visits them, and it ends just past the highest sparsity plotted.
 
-Every line is written with an SVG id ``series-<n>`` and the plotted numbers go to a JSON file
-beside the figure, so what a figure shows can be checked without reading pixels.
+Every line is written with an SVG id ``series-<n>`` (its band ``series-<n>-band``, the dense line
+``dense-<panel>``) and the plotted numbers go to a JSON file beside the figure, so what a figure
+shows can be checked without reading pixels.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from matplotlib.ticker import FixedLocator, FuncFormatter  # noqa: E402
 from oneticket.experiments import Line  # noqa: E402
 from oneticket.files import atomic_path, write_json_atomic  # noqa: E402
 
-TICKS = [0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999]
+TICKS = [0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
 MAX_PRUNED = 0.9995
+X_MARGIN = 0.12  # the axis ends this far (in -log10(1 - pruned)) past the highest sparsity plotted
+DENSE_COLOR = "#555555"
 OWN_COLOR, RANDOM_COLORS = "black", ["#7f7f7f", "#bcbd22", "#8c564b", "#e377c2"]
 SOURCE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf"]
 
@@ -59,12 +64,37 @@ def panel_title(panel: tuple[str, str, str]) -> str:
     return f"{model}: {target}, trained with {optimizer.upper() if optimizer == 'sgd' else optimizer.capitalize()}"
 
 
+def seed_label(seeds: list[int]) -> str:
+    """``n=3``, or ``n=2-3`` when some points have fewer seeds."""
+    low, high = min(seeds), max(seeds)
+    return f"n={high}" if low == high else f"n={low}-{high}"
+
+
+def dense_of(lines: list[Line]) -> dict[str, float | int] | None:
+    """The panel's dense network: level 0 of its own ticket's run (mean, std, seeds), if finished."""
+    own = next((line for line in lines if line.kind == "own" and 0 in line.levels), None)
+    if own is None:
+        return None
+    i = own.levels.index(0)
+    return {"mean_accuracy": own.mean[i], "std_accuracy": own.std[i], "seeds": own.seeds[i]}
+
+
+def _draw_dense(ax: plt.Axes, dense: dict[str, float | int], gid: str) -> None:
+    mean, std, seeds = 100 * float(dense["mean_accuracy"]), 100 * float(dense["std_accuracy"]), int(dense["seeds"])
+    spread = f" ± {std:.1f}" if seeds > 1 else ""
+    line = ax.axhline(mean, color=DENSE_COLOR, linestyle=":", linewidth=1.2,
+                      label=f"dense network: {mean:.1f}{spread}% (n={seeds})")
+    line.set_gid(gid)
+    if seeds > 1:
+        ax.axhspan(mean - std, mean + std, color=DENSE_COLOR, alpha=0.08, linewidth=0).set_gid(f"{gid}-band")
+
+
 def draw_experiment(title: str, lines: list[Line], out_stem: Path) -> dict[str, Path]:
     """Draw one experiment's figure to ``<out_stem>.png``, ``.svg`` and ``.json``; return the paths."""
     panels = list(dict.fromkeys(line.panel for line in lines))
     models = list(dict.fromkeys(p[0] for p in panels))
     columns = max(sum(p[0] == m for p in panels) for m in models) if panels else 1
-    fig, axes = plt.subplots(len(models) or 1, columns, figsize=(4.6 * columns, 3.6 * max(len(models), 1)),
+    fig, axes = plt.subplots(len(models) or 1, columns, figsize=(5.4 * columns, 4.2 * max(len(models), 1)),
                              squeeze=False)
     colors: dict[str, str] = {}
     record: dict[str, object] = {"title": title, "panels": []}
@@ -77,34 +107,36 @@ def draw_experiment(title: str, lines: list[Line], out_stem: Path) -> dict[str, 
                 ax.set_visible(False)
                 continue
             panel = model_panels[col]
-            panel_record: dict[str, object] = {"panel": list(panel), "title": panel_title(panel), "series": []}
-            for line in (ln for ln in lines if ln.panel == panel):
+            mine = [ln for ln in lines if ln.panel == panel]
+            dense = dense_of(mine)
+            panel_record: dict[str, object] = {"panel": list(panel), "title": panel_title(panel), "series": [],
+                                               "dense": dense, "x_max": 0.0}
+            if dense is not None:
+                _draw_dense(ax, dense, f"dense-{len(record['panels'])}")  # type: ignore[arg-type]
+            for line in (ln for ln in mine if ln.levels):  # a line whose every point diverged has nothing to draw
                 style = _style(line, colors)
                 gid = f"series-{series_number}"
                 series_number += 1
                 x, mean, std = line.fraction_pruned, [100 * m for m in line.mean], [100 * s for s in line.std]
-                (drawn,) = ax.plot(x, mean, label=line.label, markersize=3.5, linewidth=1.4, **style)  # type: ignore[arg-type]
+                label = f"{line.label} ({seed_label(line.seeds)})"
+                (drawn,) = ax.plot(x, mean, label=label, markersize=3.5, linewidth=1.4, **style)  # type: ignore[arg-type]
                 drawn.set_gid(gid)
                 if max(line.seeds) > 1:
                     band = ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                                            color=style["color"], alpha=0.18, linewidth=0)
                     band.set_gid(f"{gid}-band")
                 panel_record["series"].append({  # type: ignore[union-attr]
-                    "id": gid, "label": line.label, "kind": line.kind, "levels": line.levels,
+                    "id": gid, "label": label, "kind": line.kind, "levels": line.levels,
                     "fraction_pruned": x, "mean_accuracy": line.mean, "std_accuracy": line.std, "seeds": line.seeds,
+                    "band_low": [m - s for m, s in zip(line.mean, line.std)],
+                    "band_high": [m + s for m, s in zip(line.mean, line.std)],
                 })
-            _format_axes(ax, panel)
+            x_max = max((f for line in mine for f in line.fraction_pruned), default=0.0)
+            panel_record["x_max"] = _format_axes(ax, panel, x_max)
+            ax.legend(loc="lower left", fontsize=7, frameon=True, framealpha=0.85)
             record["panels"].append(panel_record)  # type: ignore[union-attr]
-    handles, labels = [], []
-    for ax in fig.axes:
-        for h, label in zip(*ax.get_legend_handles_labels()):
-            if label not in labels:
-                handles.append(h)
-                labels.append(label)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), frameon=False,
-               ncol=max(1, min(len(labels), 2 * columns)))
     paths = {"png": out_stem.with_suffix(".png"), "svg": out_stem.with_suffix(".svg"), "json": out_stem.with_suffix(".json")}
     for kind in ("png", "svg"):
         with atomic_path(paths[kind]) as tmp:
@@ -114,12 +146,20 @@ def draw_experiment(title: str, lines: list[Line], out_stem: Path) -> dict[str, 
     return paths
 
 
-def _format_axes(ax: plt.Axes, panel: tuple[str, str, str]) -> None:
+def axis_end(x_max: float) -> float:
+    """The x axis' right end: just past ``x_max`` on the figure's scale (at least 50% pruned)."""
+    return float(_inverse(np.asarray(_forward(np.asarray(max(x_max, 0.5))) + X_MARGIN)))
+
+
+def _format_axes(ax: plt.Axes, panel: tuple[str, str, str], x_max: float) -> float:
+    """Scale, ticks, labels; returns the axis' right end."""
+    end = axis_end(x_max)
     ax.set_xscale("function", functions=(_forward, _inverse))
-    ax.xaxis.set_major_locator(FixedLocator(TICKS))
+    ax.xaxis.set_major_locator(FixedLocator([t for t in TICKS if t <= end]))
     ax.xaxis.set_major_formatter(FuncFormatter(_percent))
-    ax.set_xlim(0, 0.999)
+    ax.set_xlim(0, end)
     ax.set_xlabel("weights pruned (%)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(panel_title(panel), fontsize=10)
     ax.grid(True, alpha=0.3)
+    return end

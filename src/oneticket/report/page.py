@@ -1,5 +1,7 @@
-"""The report: for each experiment its figure, its numbers, its settings and the compute spent,
-as Markdown and as one self-contained HTML page (figures embedded), plus the tidy CSV.
+"""The report: for each experiment a computed summary of what its figure shows, the figure, its
+numbers, the compute spent, and its settings with what produced the results (versions, device,
+threads), as Markdown and as one self-contained HTML page (figures embedded, settings folded),
+plus the tidy CSV.
 
 ::
 
@@ -32,8 +34,10 @@ from oneticket.experiments import (
     make_plan,
     tidy_rows,
 )
+from oneticket.errors import UserError
 from oneticket.files import write_bytes_atomic
 from oneticket.report.figures import draw_experiment, panel_title
+from oneticket.report.summary import panel_summary, seed_count
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class ExperimentSection:
     trainings: int
     epochs: int
     seconds: float
+    summary: list[tuple[str, list[str]]]  # (panel title, sentences)
+    provenance: list[str]  # distinct "what computed it" lines of its results
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,29 @@ def build_section(spec: ExperimentSpec, graph: JobGraph, rows: list[Row], store:
     trainings, epochs, seconds = ResultsIndex(store).compute(job_ids)
     failed = [(s.job.describe(), "diverged or its ticket does not exist") for s in statuses if s.state == "failed"]
     return ExperimentSection(spec, lines, figure, len(statuses), sum(s.finished for s in statuses), failed,
-                             trainings, epochs, seconds)
+                             trainings, epochs, seconds, summaries(lines), provenance_lines(mine))
+
+
+def summaries(lines: list[Line]) -> list[tuple[str, list[str]]]:
+    panels = list(dict.fromkeys(line.panel for line in lines))
+    out = []
+    for panel in panels:
+        mine = [line for line in lines if line.panel == panel]
+        out.append((f"{panel_title(panel)} ({seed_count(mine)})", panel_summary(mine)))
+    return out
+
+
+def provenance_lines(rows: list[Row]) -> list[str]:
+    """One line per distinct (oneticket, commit, torch, device, threads) among ``rows``, with its count."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.torch is None:
+            key = "not recorded (results written before oneticket recorded provenance)"
+        else:
+            commit = f" (git {row.git_commit})" if row.git_commit else ""
+            key = f"oneticket {row.oneticket}{commit}, torch {row.torch}, {row.device}, {row.threads} thread(s)"
+        counts[key] = counts.get(key, 0) + 1
+    return [f"{key}: {n} result(s)" for key, n in counts.items()]
 
 
 def _settings(spec: ExperimentSpec) -> str:
@@ -109,12 +137,15 @@ def _settings(spec: ExperimentSpec) -> str:
 
 
 def _markdown(title: str, sections: list[ExperimentSection], when: str) -> str:
-    out = [f"# {title}", "", f"oneticket {__version__}, torch {torch.__version__}, {platform.node()}, {when}", ""]
+    out = [f"# {title}", "", f"report by oneticket {__version__}, torch {torch.__version__}, {platform.node()}, {when}", ""]
     for section in sections:
         spec = section.spec
         out += [f"## {spec.display_title}", ""]
         if spec.description:
             out += [spec.description, ""]
+        out += ["### What the figure shows", ""]
+        for panel, sentences in section.summary:
+            out += [f"**{panel}**", ""] + [f"- {sentence}" for sentence in sentences] + [""]
         out += [f"![{spec.display_title}]({section.figure['png'].name})", "",
                 f"Vector version: [{section.figure['svg'].name}]({section.figure['svg'].name}); "
                 f"plotted numbers: [{section.figure['json'].name}]({section.figure['json'].name}).", ""]
@@ -127,7 +158,8 @@ def _markdown(title: str, sections: list[ExperimentSection], when: str) -> str:
             out += [f"**{panel}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             out += ["| " + " | ".join(row) + " |" for row in rows]
             out += [""]
-        out += ["### Settings", "", "```json", _settings(spec), "```", ""]
+        out += ["### Settings", "", "```json", _settings(spec), "```", "", "Computed with:", ""]
+        out += [f"- {line}" for line in section.provenance] + [""]
     return "\n".join(out)
 
 
@@ -147,6 +179,9 @@ def _html(title: str, sections: list[ExperimentSection], when: str) -> str:
         out += [f"<h2>{e(spec.display_title)}</h2>"]
         if spec.description:
             out += [f"<p>{e(spec.description)}</p>"]
+        out += ["<h3>What the figure shows</h3>"]
+        for panel, sentences in section.summary:
+            out += [f"<p><b>{e(panel)}</b></p><ul>"] + [f"<li>{e(sentence)}</li>" for sentence in sentences] + ["</ul>"]
         out += [f"<img alt='{e(spec.display_title)}' src='data:image/png;base64,{png}'>",
                 f"<p>Jobs finished: {section.jobs_finished} of {section.jobs}. Compute spent: {section.trainings} "
                 f"trainings, {section.epochs} epochs, {_hours(section.seconds)}.</p>"]
@@ -157,7 +192,9 @@ def _html(title: str, sections: list[ExperimentSection], when: str) -> str:
             out += [f"<p><b>{e(panel)}</b></p><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
             out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
             out += ["</table>"]
-        out += [f"<h3>Settings</h3><pre>{e(_settings(spec))}</pre>"]
+        out += ["<details><summary>Settings and what computed the results</summary>",
+                f"<pre>{e(_settings(spec))}</pre><ul>"] + [f"<li>{e(line)}</li>" for line in section.provenance]
+        out += ["</ul></details>"]
     out += ["</body></html>"]
     return "\n".join(out)
 
@@ -172,8 +209,13 @@ def rows_csv(rows: list[Row]) -> str:
 
 def write_report(graph: JobGraph, store: Path, out: Path, title: str | None = None) -> Report:
     """Figures, tables and pages for every experiment of ``graph``, written under ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
     rows = tidy_rows(graph, store)
+    if not rows:
+        names = " ".join(spec.name for spec in graph.experiments)
+        how = "'oneticket demo'" if all(spec.name.startswith("demo_") for spec in graph.experiments) else \
+            "'oneticket run' with the same specs"
+        raise UserError(f"no finished results for {names} in {store}; run {how} first (or pass the --store they ran in)")
+    out.mkdir(parents=True, exist_ok=True)
     sections = [build_section(spec, graph, rows, store, out) for spec in graph.experiments]
     title = title or " + ".join(spec.display_title for spec in graph.experiments)
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")

@@ -25,7 +25,7 @@ from oneticket.sparsity import Mask, magnitude_prune
 from oneticket.tickets.rundir import LevelResult, RunDir
 from oneticket.tickets.spec import ImpSpec
 from oneticket.tickets.ticket import Ticket, TicketInfo, load_ticket, load_weights, save_ticket, save_weights
-from oneticket.training import EpochRecord, Speed, TrainHooks, TrainSettings, train
+from oneticket.training import EpochRecord, Speed, TrainHooks, train
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class ImpRun:
         self.data = data
         self.emit = on_event
         self.seeds = spec.seeds()
-        self.settings = TrainSettings(spec.optimizer, spec.num_epochs, spec.milestones, self.seeds["train"], spec.precision)
+        self.settings = spec.train_settings(self.seeds["train"], data.steps_per_epoch)
         self.rewind_step = spec.rewind_step(data.steps_per_epoch)
         total_steps = spec.num_epochs * data.steps_per_epoch
         if self.rewind_step >= total_steps:
@@ -148,7 +148,8 @@ class ImpRun:
             hooks.snapshot_step = self.rewind_step
             hooks.on_snapshot = lambda model: save_weights(self.dir.rewind_file, _cpu_state(model), {"rewind": self.spec.rewind})
         outcome = train(self.model, self.data, self.settings, mask.to(self.data.device), checkpoint, hooks, speed=self.speed)
-        result = LevelResult.of_training(level, mask, outcome, time.perf_counter() - began)
+        result = LevelResult.of_training(level, mask, outcome, time.perf_counter() - began, self.data.device,
+                                         (self.data.train_size, len(self.data.test_labels)))
         if not outcome.diverged:
             result = self._save_level(level, mask, result)
         self.dir.write_result(result)
@@ -184,6 +185,10 @@ class ImpRun:
             seeds={"seed": spec.seed, **self.seeds},
             train_size=spec.train_size,
             epochs=spec.num_epochs,
+            batch_size=spec.batch_size,
+            lr=spec.base_lr,
+            warmup=spec.warmup,
+            augment=spec.augment,
         )
 
 

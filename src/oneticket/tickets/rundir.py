@@ -19,8 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from oneticket.errors import UserError
 from oneticket.files import read_json, write_json_atomic
+from oneticket.provenance import provenance
 from oneticket.sparsity import Mask
 from oneticket.tickets.spec import ImpSpec
 from oneticket.training import TrainResult
@@ -39,14 +42,21 @@ class LevelResult:
     message: str | None = None
     ticket: str | None = None  # relative to the run directory
     trained: str | None = None
+    provenance: dict[str, Any] | None = None  # what computed it (see oneticket.provenance); None in older results
 
     @property
     def diverged(self) -> bool:
         return self.status == "diverged"
 
     @classmethod
-    def of_training(cls, level: int, mask: Mask, outcome: TrainResult, seconds: float) -> LevelResult:
-        """The record of one training of ``mask``'s weights (an IMP level or a ticket training)."""
+    def of_training(cls, level: int, mask: Mask, outcome: TrainResult, seconds: float,
+                    device: torch.device | str = "cpu", images: tuple[int, int] | None = None) -> LevelResult:
+        """The record of one training of ``mask``'s weights (an IMP level or a ticket training) on
+        ``device``, with ``images`` = (training, test) images it used (a subset's files and the
+        official ones give different counts under the same settings)."""
+        made: dict[str, Any] = provenance(device)
+        if images is not None:
+            made["train_images"], made["test_images"] = images
         return cls(
             level=level,
             status="diverged" if outcome.diverged else "done",
@@ -57,6 +67,7 @@ class LevelResult:
             seconds=seconds,
             history=[asdict(h) for h in outcome.history],
             message=outcome.diverged,
+            provenance=made,
         )
 
 

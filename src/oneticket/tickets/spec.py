@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -20,10 +19,9 @@ from oneticket.data import dataset_info, dataset_names
 from oneticket.errors import UserError
 from oneticket.models import check_options, model_entry, model_names
 from oneticket.seeding import derive_seed
-from oneticket.training import scale_milestones
+from oneticket.training import LR_SCALINGS, TrainSettings, default_lr, duration_steps, parse_duration, scale_milestones, scaled_lr
 
 SPEC_VERSION = 1
-REWIND_PATTERN = re.compile(r"^(\d+)(ep|it)$")
 NOT_HASHED = frozenset({"levels"})
 
 
@@ -61,6 +59,23 @@ def normalized_rewind(text: str) -> str:
 RewindPoint = Annotated[str, AfterValidator(normalized_rewind)]
 
 
+def normalized_warmup(text: str) -> str:
+    count, unit = parse_duration(text, "warm-up")
+    return f"{count}{unit}"
+
+
+Warmup = Annotated[str, AfterValidator(normalized_warmup)]
+LrScaling = Literal["none", "linear"]
+assert LR_SCALINGS == ("none", "linear")  # the Literal above spells the same choices
+
+LR_HELP = "base learning rate (default: the seed's, sgd 0.1 / adam 3e-4, which belong to batch 512)"
+LR_SCALING_HELP = "none, or linear: the learning rate x batch-size / 512 (Goyal et al. 2017), for batches other than the seed's 512"
+WARMUP_HELP = "linear learning-rate warm-up at the start of every training: Nep (epochs) or Nit (iterations); default none"
+Augment = Literal["crop-flip", "crop", "none"]
+AUGMENT_HELP = ("training augmentation: crop-flip (the seed's: random 32x32 crop of the 4-pixel padded image + horizontal flip), "
+                "crop (no flip), or none")
+
+
 class Schedule:
     """What a spec with ``model``, ``dataset`` and ``epochs`` fields derives from them (a mixin for
     pydantic models; it declares no fields itself, so the models keep their own field order)."""
@@ -69,6 +84,13 @@ class Schedule:
         model: str
         dataset: str
         epochs: int | None
+        optimizer: str
+        batch_size: int
+        precision: str
+        lr: float | None
+        lr_scaling: str
+        warmup: str | None
+        augment: str
 
     @property
     def num_epochs(self) -> int:
@@ -83,13 +105,53 @@ class Schedule:
     def num_classes(self) -> int:
         return dataset_info(self.dataset).num_classes
 
+    @property
+    def base_lr(self) -> float:
+        """The learning rate each training runs at (after any warm-up, before the milestones):
+        ``lr`` (or the seed's for the optimizer) under the ``lr_scaling`` rule."""
+        return scaled_lr(self.lr if self.lr is not None else default_lr(self.optimizer), self.lr_scaling, self.batch_size)
+
+    def hash_recipe(self, fields: dict[str, Any]) -> None:
+        """The training recipe's settings that came after the first runs (learning rate, warm-up,
+        augmentation), hashed only where they differ from the seed's recipe, so that specs leaving
+        them at their defaults keep the ids they had before these settings existed."""
+        self.hash_learning_rate(fields)
+        if fields.get("augment") == "crop-flip":
+            fields.pop("augment")
+
+    def hash_learning_rate(self, fields: dict[str, Any]) -> None:
+        """Put the learning-rate settings into ``fields`` as what they compute: the base rate only
+        where it differs from the seed's, the warm-up only where there is one. Specs that leave
+        them at their defaults keep the ids they had before these settings existed, and two
+        spellings of one rate (``lr = 0.00625`` or the seed's rate scaled to batch 32) are one run."""
+        for key in ("lr", "lr_scaling", "warmup"):
+            fields.pop(key, None)
+        if self.base_lr != default_lr(self.optimizer):
+            fields["lr"] = self.base_lr
+        if self.warmup is not None and parse_duration(self.warmup)[0] > 0:
+            fields["warmup"] = self.warmup
+
+    def check_warmup(self) -> None:
+        """A warm-up in epochs longer than training is a mistake we can see before any data is read."""
+        if self.warmup is not None:
+            count, unit = parse_duration(self.warmup)
+            if unit == "ep" and count > self.num_epochs:
+                raise ValueError(f"warm-up {self.warmup} is longer than training ({self.num_epochs} epochs); choose a shorter warm-up")
+
+    def train_settings(self, seed: int, steps_per_epoch: int) -> TrainSettings:
+        """What the training loop needs: optimizer, schedule, seed, precision, learning rates."""
+        warmup = duration_steps(self.warmup, steps_per_epoch)
+        total = self.num_epochs * steps_per_epoch
+        if warmup > total:
+            raise UserError(f"warm-up {self.warmup} is longer than training ({self.num_epochs} epochs of {steps_per_epoch} "
+                            f"steps = {total} steps); choose a shorter --warmup")
+        return TrainSettings(self.optimizer, self.num_epochs, self.milestones, seed, self.precision, self.base_lr, warmup,
+                             self.augment)
+
 
 def parse_rewind(text: str) -> tuple[int, str]:
     """``"1ep"`` -> ``(1, "ep")``; ``"500it"`` -> ``(500, "it")``."""
-    match = REWIND_PATTERN.match(text.strip())
-    if not match:
-        raise ValueError(f"rewind point {text!r} must look like 1ep (epochs) or 500it (iterations)")
-    return int(match.group(1)), match.group(2)
+    return parse_duration(text, "rewind point")
 
 
 class ImpSpec(Schedule, BaseModel):
@@ -113,6 +175,10 @@ class ImpSpec(Schedule, BaseModel):
     seed: int = Field(0, ge=0, description="seed from which init, data order, augmentation and subset seeds derive")
     precision: Literal["fp32", "bf16"] = Field(
         "fp32", description="fp32, or bf16: mixed precision (autocast to bfloat16), faster on recent CPUs and GPUs; changes results")
+    lr: float | None = Field(None, gt=0, le=10, description=LR_HELP)
+    lr_scaling: LrScaling = Field("none", description=LR_SCALING_HELP)
+    warmup: Warmup | None = Field(None, description=WARMUP_HELP)
+    augment: Augment = Field("crop-flip", description=AUGMENT_HELP)
 
     @model_validator(mode="after")
     def _options_fit_model(self) -> ImpSpec:
@@ -120,6 +186,7 @@ class ImpSpec(Schedule, BaseModel):
             check_options(self.model, self.model_options())
         if self.stem is not None and self.stem not in ("imagenet", "cifar"):
             raise ValueError(f"stem must be imagenet or cifar, got {self.stem!r}")
+        self.check_warmup()
         return self
 
     def model_options(self) -> dict[str, Any]:
@@ -146,6 +213,7 @@ class ImpSpec(Schedule, BaseModel):
         fields["epochs"] = self.num_epochs
         if self.precision == "fp32":
             fields.pop("precision")  # fp32 runs keep the ids they had before precision was a setting
+        self.hash_recipe(fields)
         fields["kind"] = "imp"
         fields["version"] = SPEC_VERSION
         return fields

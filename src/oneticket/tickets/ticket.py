@@ -50,6 +50,10 @@ class TicketInfo:
     seeds: dict[str, int] = field(default_factory=dict)
     train_size: int | None = None
     epochs: int | None = None
+    batch_size: int | None = None  # the recipe it was found with (absent from files written before it was recorded)
+    lr: float | None = None
+    warmup: str | None = None
+    augment: str | None = None
 
     def describe_model(self) -> str:
         return describe_model(self.model, self.width, self.model_options)

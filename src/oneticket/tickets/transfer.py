@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 import torch
 from torch import nn
 
@@ -39,9 +39,21 @@ from oneticket.sparsity import Mask
 from oneticket.tickets.imp import EpochDone, EventSink, LevelFinished, LevelStarted, StepDone, ignore_event
 from oneticket.tickets.random_ticket import random_mask
 from oneticket.tickets.rundir import LevelResult, read_result_file
-from oneticket.tickets.spec import SPEC_VERSION, DatasetName, ModelName, Schedule
+from oneticket.tickets.spec import (
+    AUGMENT_HELP,
+    LR_HELP,
+    LR_SCALING_HELP,
+    SPEC_VERSION,
+    Augment,
+    WARMUP_HELP,
+    DatasetName,
+    LrScaling,
+    ModelName,
+    Schedule,
+    Warmup,
+)
 from oneticket.tickets.ticket import Ticket, load_state_into
-from oneticket.training import Speed, TrainHooks, TrainSettings, train
+from oneticket.training import Speed, TrainHooks, train
 
 MaskKind = Literal["ticket", "random", "random-layerwise"]
 WeightsKind = Literal["ticket", "random"]
@@ -74,6 +86,15 @@ class TrainSpec(Schedule, BaseModel):
     mask: MaskKind = "ticket"
     weights: WeightsKind = "ticket"
     precision: Literal["fp32", "bf16"] = "fp32"
+    lr: float | None = Field(None, gt=0, le=10, description=LR_HELP)
+    lr_scaling: LrScaling = Field("none", description=LR_SCALING_HELP)
+    warmup: Warmup | None = Field(None, description=WARMUP_HELP)
+    augment: Augment = Field("crop-flip", description=AUGMENT_HELP)
+
+    @model_validator(mode="after")
+    def _warmup_fits(self) -> TrainSpec:
+        self.check_warmup()
+        return self
 
     @property
     def kind(self) -> str:
@@ -89,6 +110,7 @@ class TrainSpec(Schedule, BaseModel):
         fields = self.model_dump()
         if self.precision == "fp32":
             fields.pop("precision")  # as in ImpSpec: fp32 is the unhashed default
+        self.hash_recipe(fields)
         fields["epochs"] = self.num_epochs
         fields["kind"] = "train"
         fields["version"] = SPEC_VERSION
@@ -188,10 +210,10 @@ def train_ticket(
     if data.num_classes != spec.num_classes:
         raise UserError(f"data for {spec.dataset} has {data.num_classes} classes, expected {spec.num_classes}")
     began = time.perf_counter()
+    settings = spec.train_settings(spec.seeds()["train"], data.steps_per_epoch)
     directory.write_spec(spec)
     model, mask = ticket_model(ticket, spec)
     model = model.to(data.device)
-    settings = TrainSettings(spec.optimizer, spec.num_epochs, spec.milestones, spec.seeds()["train"], spec.precision)
     level = spec.level
     hooks = TrainHooks(
         on_start=lambda epoch: on_event(LevelStarted(level, mask.fraction_pruned(), epoch)),
@@ -199,7 +221,8 @@ def train_ticket(
         on_epoch=lambda record: on_event(EpochDone(level, record)),
     )
     outcome = train(model, data, settings, mask.to(data.device), directory.checkpoint_file, hooks, speed=speed)
-    result = LevelResult.of_training(level, mask, outcome, time.perf_counter() - began)
+    result = LevelResult.of_training(level, mask, outcome, time.perf_counter() - began, data.device,
+                                     (data.train_size, len(data.test_labels)))
     write_json_atomic(directory.result_file, asdict(result))
     directory.checkpoint_file.unlink(missing_ok=True)
     on_event(LevelFinished(result, skipped=False))

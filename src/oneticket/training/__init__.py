@@ -2,7 +2,17 @@
 
 from oneticket.training.device import DEVICES, resolve_device
 from oneticket.training.loop import EpochRecord, TrainHooks, TrainResult, TrainSettings, evaluate, train
-from oneticket.training.optim import OPTIMIZERS, make_optimizer, make_scheduler, scale_milestones
+from oneticket.training.optim import (
+    LR_SCALINGS,
+    OPTIMIZERS,
+    LrSchedule,
+    default_lr,
+    duration_steps,
+    make_optimizer,
+    parse_duration,
+    scale_milestones,
+    scaled_lr,
+)
 from oneticket.training.speed import PRECISIONS, Speed
 
 __all__ = [
@@ -17,7 +27,12 @@ __all__ = [
     "TrainSettings",
     "evaluate",
     "make_optimizer",
-    "make_scheduler",
+    "LR_SCALINGS",
+    "LrSchedule",
+    "default_lr",
+    "duration_steps",
+    "parse_duration",
+    "scaled_lr",
     "scale_milestones",
     "train",
 ]

@@ -1,8 +1,8 @@
 """The training loop: a few small functions, data on the device, masks kept in place.
 
 Per step: a batch gathered and augmented on the device, forward (under bf16 autocast when the
-precision is bf16), backward, optimizer step, then the pruned weights multiplied back to exactly
-0.0. Per epoch: the schedule steps, the model is evaluated on the test set (every epoch, or every
+precision is bf16), backward, the step's learning rate set (:class:`LrSchedule`), optimizer step, then the pruned weights multiplied back to exactly
+0.0. Per epoch: the model is evaluated on the test set (every epoch, or every
 few epochs where evaluation would cost more than a small share, and always after the last), and a
 checkpoint is written (on a GPU, at most every 30 s). The loss is read back from the device only every few steps, where it is
 also checked for NaN/inf. How it runs (memory format, compilation) is :class:`Speed`.
@@ -24,7 +24,7 @@ from oneticket.data import DeviceData
 from oneticket.seeding import generator
 from oneticket.sparsity import Mask, MaskedWeights
 from oneticket.training.checkpoint import Checkpoint, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from oneticket.training.optim import make_optimizer, make_scheduler
+from oneticket.training.optim import LrSchedule, default_lr, make_optimizer
 from oneticket.training.speed import (
     Speed,
     autocast,
@@ -47,6 +47,9 @@ class TrainSettings:
     milestones: tuple[int, ...]
     seed: int  # seeds the data-order and augmentation streams, one draw per epoch
     precision: str = "fp32"  # "fp32", or "bf16": autocast to bfloat16 (CPU and CUDA); changes results
+    lr: float | None = None  # base learning rate (None: the optimizer's default, see OPTIMIZERS)
+    warmup_steps: int = 0  # linear warm-up over this many steps (0: none)
+    augmentation: str = "crop-flip"  # or "crop" (no flip), "none" (see oneticket.data.augment)
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class EpochRecord:
     epoch: int  # 1-based
     train_loss: float
     test_accuracy: float | None  # None: not evaluated after this epoch (see Speed.eval_every)
-    lr: float
+    lr: float  # at the epoch's first step
     seconds: float
 
 
@@ -110,7 +113,7 @@ class _Run:
     settings: TrainSettings
     speed: Speed
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    schedule: LrSchedule
     masked: MaskedWeights | None
     hooks: TrainHooks
     checkpoint_path: Path | None
@@ -135,7 +138,7 @@ class _Run:
         if time.monotonic() - self.last_checkpoint < checkpoint_seconds(self.speed, self.data.device):
             return
         save_checkpoint(self.checkpoint_path, Checkpoint(epoch, self.model.state_dict(), self.optimizer.state_dict(),
-                                                         self.scheduler.state_dict(), [asdict(h) for h in history], rng_states()))
+                                                         {}, [asdict(h) for h in history], rng_states()))
         self.last_checkpoint = time.monotonic()
 
 
@@ -145,8 +148,7 @@ def _resume(run: _Run) -> tuple[int, list[EpochRecord]]:
         return 0, []
     state = load_checkpoint(run.checkpoint_path)
     run.model.load_state_dict(state.model)
-    run.optimizer.load_state_dict(state.optimizer)
-    run.scheduler.load_state_dict(state.scheduler)
+    run.optimizer.load_state_dict(state.optimizer)  # the learning rate is set again before every step
     restore_rng_states(state.rng)
     return state.epoch, [EpochRecord(**h) for h in state.history]
 
@@ -155,15 +157,18 @@ def _train_epoch(run: _Run, epoch: int) -> float | str:
     """One epoch of steps: the mean training loss, or why training diverged."""
     data, hooks, steps = run.data, run.hooks, run.data.steps_per_epoch
     seed = run.settings.seed
+    first_step = epoch * steps
     loss_sum = torch.zeros((), device=data.device)
     seen = 0
-    for step, (images, labels) in enumerate(data.train_batches(generator(seed, "order", epoch), generator(seed, "augment", epoch))):
-        if hooks.snapshot_step == epoch * steps + step and hooks.on_snapshot is not None:
+    batches = data.train_batches(generator(seed, "order", epoch), generator(seed, "augment", epoch), run.settings.augmentation)
+    for step, (images, labels) in enumerate(batches):
+        if hooks.snapshot_step == first_step + step and hooks.on_snapshot is not None:
             run.snapshot(hooks.on_snapshot)
         with autocast(data.device, run.settings.precision):
             loss = F.cross_entropy(run.forward(images.contiguous(memory_format=run.fmt)), labels)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        run.schedule.apply(run.optimizer, first_step + step)
         run.optimizer.step()
         if run.masked is not None:
             run.masked.apply()
@@ -191,11 +196,10 @@ def _epochs(run: _Run) -> TrainResult:
     run.model.train()
     for epoch in range(start, epochs):
         began = time.perf_counter()
-        lr = run.optimizer.param_groups[0]["lr"]
+        lr = run.schedule.at(epoch * run.data.steps_per_epoch)
         loss = _train_epoch(run, epoch)
         if isinstance(loss, str):
             return TrainResult(history, loss)
-        run.scheduler.step()
         accuracy = evaluate(run.model, run.data, run.settings.precision, run.speed.channels_last) if epoch + 1 in evaluated else None
         record = EpochRecord(epoch + 1, loss, accuracy, lr, time.perf_counter() - began)
         history.append(record)
@@ -203,6 +207,12 @@ def _epochs(run: _Run) -> TrainResult:
         if run.hooks.on_epoch is not None:
             run.hooks.on_epoch(record)
     return TrainResult(history)
+
+
+def lr_schedule(settings: TrainSettings, steps_per_epoch: int) -> LrSchedule:
+    """The per-step learning rates of a training with ``settings``."""
+    base = settings.lr if settings.lr is not None else default_lr(settings.optimizer)
+    return LrSchedule(base, settings.milestones, steps_per_epoch, settings.warmup_steps)
 
 
 def _in_format(mask: Mask, fmt: torch.memory_format) -> Mask:
@@ -242,10 +252,10 @@ def train(
     fmt = memory_format(speed)
     model.to(memory_format=fmt)
     try:
-        optimizer = make_optimizer(settings.optimizer, model.parameters())
+        optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.lr)
         masked = None if mask is None else MaskedWeights(model, _in_format(mask, fmt))
         run = _Run(model, torch.compile(model) if speed.compile else model, data, settings, speed, optimizer,
-                   make_scheduler(optimizer, settings.milestones), masked, hooks or TrainHooks(), checkpoint_path)
+                   lr_schedule(settings, data.steps_per_epoch), masked, hooks or TrainHooks(), checkpoint_path)
         return _epochs(run)
     finally:
         model.to(memory_format=torch.contiguous_format)

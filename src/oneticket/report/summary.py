@@ -1,0 +1,125 @@
+"""The few sentences a report opens with: what each panel shows, computed from its numbers.
+
+Per panel (model, target, training optimizer): the dense network (the own ticket's level 0), how
+far each transferred ticket stays within ``TOLERANCE`` points of the own ticket (or above it),
+how far the random tickets (permutations of the own ticket's mask) fall behind it at the highest
+sparsity both reached, and which points lost seeds to diverged trainings; each number with its
+mean, standard deviation and seed count. Levels without an own-ticket result are named, never
+silently skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oneticket.experiments import Line
+
+TOLERANCE = 1.0  # points of test accuracy: "within a point of the own ticket"
+
+
+@dataclass(frozen=True)
+class Point:
+    fraction_pruned: float
+    mean: float  # percent
+    std: float
+    seeds: int
+
+    def text(self) -> str:
+        return f"{self.mean:.1f} ± {self.std:.1f}%" if self.seeds > 1 else f"{self.mean:.1f}%"
+
+
+def points(line: Line) -> dict[int, Point]:
+    return {level: Point(f, 100 * m, 100 * s, n)
+            for level, f, m, s, n in zip(line.levels, line.fraction_pruned, line.mean, line.std, line.seeds)}
+
+
+def pruned(fraction: float) -> str:
+    """``0.93749 -> "93.75% pruned"``, ``0.75 -> "75% pruned"``."""
+    return f"{100 * fraction:.2f}".rstrip("0").rstrip(".") + "% pruned"
+
+
+def seed_count(lines: list[Line]) -> str:
+    counts = sorted({n for line in lines for n in line.seeds})
+    if not counts:
+        return "no seeds"
+    text = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"{text} seed{'s' if counts[-1] > 1 else ''}"
+
+
+def dense_reference(lines: list[Line]) -> Point | None:
+    """The dense network of a panel: level 0 of its own ticket's run."""
+    own = next((line for line in lines if line.kind == "own"), None)
+    return None if own is None else points(own).get(0)
+
+
+def _missing(levels: list[int], line: Line) -> str:
+    """``"; no own-ticket result at 98.44% pruned yet"`` for levels the comparison lacks."""
+    if not levels:
+        return ""
+    where = ", ".join(pruned(line.fraction_pruned[line.levels.index(lv)]) for lv in levels)
+    return f"; no own-ticket result at {where} yet"
+
+
+def transfer_sentence(line: Line, own: Line) -> str:
+    """How closely a transferred ticket follows the own ticket, level by level."""
+    mine, theirs = points(line), points(own)
+    common = sorted((lv for lv in mine if lv in theirs and lv > 0), key=lambda lv: mine[lv].fraction_pruned)
+    uncompared = sorted((lv for lv in mine if lv not in theirs and lv > 0), key=lambda lv: mine[lv].fraction_pruned)
+    if not common:
+        return f"{line.label}: no level in common with the own ticket yet."
+    holds = [lv for lv in common if mine[lv].mean >= theirs[lv].mean - TOLERANCE]
+    first_miss = next((lv for lv in common if lv not in holds), None)
+    top = common[-1]
+    at_top = f"at {pruned(mine[top].fraction_pruned)} {mine[top].text()} vs {theirs[top].text()}"
+    if first_miss is None:
+        return (f"{line.label}: within {TOLERANCE:g} point of the own ticket or above it at every level compared, "
+                f"up to {pruned(mine[top].fraction_pruned)} ({at_top}){_missing(uncompared, line)}.")
+    last_good = [lv for lv in common if mine[lv].fraction_pruned < mine[first_miss].fraction_pruned]
+    upto = f"up to {pruned(mine[last_good[-1]].fraction_pruned)}" if last_good else "at no level"
+    gap = theirs[first_miss].mean - mine[first_miss].mean
+    text = (f"{line.label}: within {TOLERANCE:g} point of the own ticket or above it {upto}; "
+            f"{gap:.1f} points below it at {pruned(mine[first_miss].fraction_pruned)} "
+            f"({mine[first_miss].text()} vs {theirs[first_miss].text()})")
+    return text + ("" if first_miss == top else f"; {at_top}") + _missing(uncompared, line) + "."
+
+
+def random_sentence(line: Line, own: Line) -> str:
+    """How far a random-ticket baseline falls behind the own ticket (whose mask it permutes), at
+    the highest sparsity both reached."""
+    mine, theirs = points(line), points(own)
+    common = [lv for lv in mine if lv in theirs]
+    if not common:
+        return f"{line.label}: no level in common with the own ticket yet."
+    top = max(common, key=lambda lv: mine[lv].fraction_pruned)
+    higher = sorted((lv for lv in mine if lv not in theirs and mine[lv].fraction_pruned > mine[top].fraction_pruned),
+                    key=lambda lv: mine[lv].fraction_pruned)
+    gap = theirs[top].mean - mine[top].mean
+    where = "behind" if gap >= 0 else "ahead of"
+    return (f"{line.label}: {abs(gap):.1f} points {where} the own ticket at {pruned(mine[top].fraction_pruned)} "
+            f"({mine[top].text()} vs {theirs[top].text()}){_missing(higher, line)}.")
+
+
+def diverged_sentence(line: Line) -> str | None:
+    """Which points lost seeds to a diverged training (those seeds are left out of the means)."""
+    if not line.diverged:
+        return None
+    seeds = dict(zip(line.levels, line.seeds))
+    parts = [f"{count} of {count + seeds.get(level, 0)} seed(s) at {pruned(fraction)}"
+             for level, (fraction, count) in sorted(line.diverged.items())]
+    return f"{line.label}: training diverged for {', '.join(parts)} (left out of the means)."
+
+
+def panel_summary(lines: list[Line]) -> list[str]:
+    """The sentences for one panel's lines."""
+    sentences = []
+    dense = dense_reference(lines)
+    own = next((line for line in lines if line.kind == "own" and line.levels), None)
+    if dense is not None:
+        sentences.append(f"dense network (level 0): {dense.text()}.")
+    if own is None:
+        sentences.append("own ticket: no finished level yet; the other lines are compared with it once it has some.")
+    else:
+        sentences += [transfer_sentence(line, own) for line in lines if line.kind == "transfer" and line.levels]
+        sentences += [random_sentence(line, own) for line in lines if line.kind not in ("own", "transfer") and line.levels]
+    sentences += [text for line in lines if (text := diverged_sentence(line)) is not None]
+    return sentences
