@@ -38,11 +38,11 @@ def test_find_end_to_end_learns_and_writes_tickets(tmp_path: Path):
     assert [r.level for r in results] == [0, 1, 2]
     assert all(r.test_accuracy > 0.5 for r in results), [r.test_accuracy for r in results]  # chance is 0.1
     for r in results:
-        ticket_path = runs[0] / r.ticket
-        assert str(ticket_path) in proc.stdout  # the final table names every ticket
+        assert str(r.ticket) in proc.stdout and (runs[0] / r.ticket).is_file()  # the final table names every ticket
         assert f"{100 * r.test_accuracy:.2f}%" in proc.stdout
         assert (runs[0] / r.trained).exists()
     assert "level 2: 36.00% pruned" in proc.stdout
+    assert f"run folder: {runs[0]}" in proc.stdout  # printed whole, under the table
 
     show = oneticket("tickets", "show", str(runs[0] / results[2].ticket))
     assert show.returncode == 0, show.stderr

@@ -71,7 +71,10 @@ def test_the_report_shows_dense_reference_seeds_bands_and_provenance(demo_run, t
     labels = [series["label"] for series in panel["series"]]
     assert len(labels) == len(set(labels)) == 3 and all(label.endswith("(n=1)") for label in labels)
     for series in panel["series"]:
-        assert series["band_low"] == pytest.approx([m - s for m, s in zip(series["mean_accuracy"], series["std_accuracy"])])
+        assert series["band_low"] == pytest.approx([max(0, m - s) for m, s in zip(series["mean_accuracy"], series["std_accuracy"])])
+        assert series["band_high"] == pytest.approx([min(1, m + s) for m, s in zip(series["mean_accuracy"], series["std_accuracy"])])
+        assert [len(values) for values in series["per_seed"]] == series["seeds"]
+        assert [v for values in series["per_seed"] for v in values] == pytest.approx(series["mean_accuracy"])  # one seed
     svg = (out / "demo_within_distribution.svg").read_text()
     assert re.search(r'<g id="dense-0">', svg) and "dense network: " in svg
 

@@ -122,6 +122,9 @@ def test_subset_presets_read_only_the_real_subsets(tmp_path: Path):
         for dataset in {job.spec.dataset for job in graph.jobs.values()}:
             assert sizes(dataset)[0] < 6000, dataset  # counted in the subset's files, not the official 50,000
     assert sizes("cifar10") == (5438, 1017) and sizes("cifar10b") == (2717, 1017) and sizes("fashionmnist") == (3000, 615)
+    assert sizes.not_found == set()
+    elsewhere = DatasetSizes(tmp_path)  # files not there: the official counts, and the plan says so
+    assert elsewhere("cifar10b") == (25000, 10000) and elsewhere.not_found == {"cifar10"}
 
 
 def test_seeds_as_a_count():

@@ -72,6 +72,29 @@ def test_without_a_capacity_every_ready_task_is_handed_over(tmp_path: Path):
     assert len(first_wave) == 4  # the four IMP runs' level 0
 
 
+def test_a_failure_is_reported_once_with_its_cause_and_what_waited_on_it(tmp_path: Path):
+    """A failing IMP level fails its run with its own message; the later levels and the trainings
+    that need it are failed as 'needs ..., which failed', and are never run."""
+    from oneticket.experiments.schedule import waited_on_failure
+
+    graph = expand(parse_experiment(TINY))
+    tasks = task_graph(graph, tmp_path)
+    broken = next(t for t in tasks.tasks.values() if isinstance(t.job, ImpJob) and t.level == 1)
+    submitted = []
+
+    def collect(task, handle):
+        return TaskEnded(task, "failed", 0.0, message="diverged") if task.key == broken.key else TaskEnded(task, "done", 0.0)
+
+    summary = Schedule(graph, tasks, tmp_path, ResultsIndex(tmp_path), lambda _: None,
+                       lambda task: submitted.append(task) or task.key, capacity=1).run(lambda handles: handles[0], collect)
+    reasons = {job.id: why for job, why in summary.failed}
+    assert reasons[broken.job.id] == "diverged"
+    waited = [job_id for job_id, why in reasons.items() if job_id != broken.job.id]
+    assert waited and all(waited_on_failure(reasons[j]) for j in waited)
+    assert not any(t.job.id in waited or (t.job.id == broken.job.id and t.level == 2) for t in submitted)
+    assert summary.done == len(graph.jobs) - len(reasons)
+
+
 @pytest.mark.slow
 def test_results_do_not_depend_on_the_number_of_workers(tmp_path: Path, capsys):
     """Two single-threaded workers, one worker, and the in-process executor with one thread give
@@ -141,3 +164,18 @@ def test_ctrl_c_stops_the_workers_and_a_rerun_ends_as_an_uninterrupted_run(tmp_p
     assert len(resumed_rows) == 14
     assert [(r.kind, r.seed, r.level, r.test_accuracy) for r in resumed_rows] == \
            [(r.kind, r.seed, r.level, r.test_accuracy) for r in fresh_rows]
+
+
+def test_a_wrong_data_dir_or_missing_data_stops_the_run_in_one_line(tmp_path: Path, capsys, monkeypatch):
+    spec = tmp_path / "c.toml"
+    spec.write_text(TINY.replace('sources = [{ dataset = "digitsa" }]', 'sources = [{ dataset = "cifar10a" }]')
+                    .replace('targets = ["digitsb"]', 'targets = ["cifar10b"]'))
+    store = tmp_path / "store"
+    assert main(["run", str(spec), "--store", str(store), "--workers", "2", "--data-dir", str(tmp_path / "no" / "such")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist, nor does" in err
+    monkeypatch.setenv("ONETICKET_OFFLINE", "1")
+    assert main(["run", str(spec), "--store", str(store), "--workers", "2", "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "data_batch_1" in err and "cifar-10-batches-py" in err
+    assert not (store / "runs").exists()  # nothing started

@@ -161,7 +161,7 @@ def test_cli_run_with_ray_equals_cli_run_locally_and_one_line_errors(local_ray, 
     assert main(["run", str(spec_file), "--store", str(store), "--executor", "ray"]) == 0
     assert "0 job(s) run, 8 already finished" in capsys.readouterr().out
     for bad, message in ((["--artifacts", "nfs"], "unknown --artifacts 'nfs'"),
-                         (["--threads", "2"], "use that instead of --threads"),
+                         (["--threads", "2"], "drop --threads and --workers"),
                          (["--cpus-per-task", "0"], "--cpus-per-task must be positive"),
                          (["--address", "127.0.0.1:1"], "--address 127.0.0.1:1: nothing answers there"),
                          (["--address", "head-node"], "expected auto, HOST:PORT or ray://HOST:PORT")):

@@ -10,11 +10,12 @@ PRUNED = {0: 0.0, 1: 0.75, 2: 0.9375, 3: 0.984375}
 
 
 def line(kind: str, accuracies: dict[int, float], label: str | None = None, std: float = 0.01, seeds: int = 3,
-         diverged: dict[int, int] | None = None) -> Line:
+         diverged: dict[int, int] | None = None, per_seed: dict[int, list[float]] | None = None) -> Line:
     levels = sorted(accuracies)
     return Line("x", ("vgg19", "digitsb", "sgd"), label or f"{kind} ticket", kind, levels, [PRUNED[lv] for lv in levels],
                 [accuracies[lv] for lv in levels], [std] * len(levels), [seeds] * len(levels),
-                {lv: (PRUNED[lv], n) for lv, n in (diverged or {}).items()})
+                per_seed=[(per_seed or {}).get(lv, [accuracies[lv]] * seeds) for lv in levels],
+                diverged={lv: (PRUNED[lv], n) for lv, n in (diverged or {}).items()})
 
 
 OWN = line("own", {0: 0.98, 1: 0.98, 2: 0.975, 3: 0.94})
@@ -37,10 +38,14 @@ def test_dense_transfer_within_and_random_behind():
 def test_a_ticket_that_falls_behind_is_named_where():
     transfer = line("transfer", {1: 0.98, 2: 0.95, 3: 0.93})
     (sentence,) = panel_summary([transfer, OWN])[1:]
-    assert sentence == ("transfer ticket: within 1 point of the own ticket or above it up to 75% pruned; 2.5 points below "
-                        "it at 93.75% pruned (95.0 ± 1.0% vs 97.5 ± 1.0%); at 98.44% pruned 93.0 ± 1.0% vs 94.0 ± 1.0%.")
-    first_level_miss = panel_summary([line("transfer", {1: 0.9, 2: 0.97, 3: 0.94}), OWN])[1]
-    assert "or above it at no level; 8.0 points below it at 75% pruned" in first_level_miss
+    assert sentence == ("transfer ticket: within 1 point of the own ticket or above it up to 75% pruned; more than 1 point "
+                        "below it at 1 of 3 levels (93.75%), by at most 2.5 points (at 93.75% pruned: 95.0 ± 1.0% vs "
+                        "97.5 ± 1.0%); at 98.44% pruned 93.0 ± 1.0% vs 94.0 ± 1.0%.")
+    first_level_miss = panel_summary([line("transfer", {1: 0.9, 2: 0.97, 3: 0.92}), OWN])[1]
+    assert first_level_miss == ("transfer ticket: already more than 1 point below the own ticket at its first level compared "
+                                "(75% pruned); "
+                                "more than 1 point below it at 2 of 3 levels (75%, 98.44%), by at most 8.0 points "
+                                "(at 75% pruned: 90.0 ± 1.0% vs 98.0 ± 1.0%); at 98.44% pruned 92.0 ± 1.0% vs 94.0 ± 1.0%.")
 
 
 def test_a_ticket_above_the_own_ticket_counts_as_within():
@@ -77,3 +82,17 @@ def test_diverged_seeds_are_counted_not_hidden():
     text = panel_summary([transfer, OWN])
     assert text[-1] == ("transfer ticket: training diverged for 1 of 3 seed(s) at 93.75% pruned, "
                         "3 of 3 seed(s) at 98.44% pruned (left out of the means).")
+
+
+def test_seeds_stuck_at_chance_are_named_with_the_others():
+    random = line("random", {1: 0.96, 3: 0.58}, std=0.4,
+                  per_seed={1: [0.97, 0.95, 0.96], 3: [0.86, 0.099, 0.79]})
+    text = panel_summary([OWN, random], classes=10)
+    assert text[-1] == ("random ticket: stayed at chance (10%) for 1 of 3 seeds at 98.44% pruned (9.9%); "
+                        "the other seeds: 86.0%, 79.0% at 98.44% pruned.")
+    assert not any("chance" in t for t in panel_summary([OWN, random], classes=None))
+
+
+def test_one_level_in_common_is_not_counted_as_one_of_one():
+    transfer = line("transfer", {3: 0.9})
+    assert "more than 1 point below it at the one level compared (98.44%)" in panel_summary([transfer, OWN])[1]

@@ -18,8 +18,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-tickets_app = typer.Typer(cls=HelpGroup, help="The tickets catalogue: list, inspect, export, import and verify ticket files.", no_args_is_help=True)
+tickets_app = typer.Typer(cls=HelpGroup, rich_markup_mode=None, help="The tickets catalogue: list, inspect, export, import and verify ticket files.", no_args_is_help=True)
 app.add_typer(tickets_app, name="tickets")
 
 err_console = Console(stderr=True, highlight=False)
@@ -69,10 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # usage errors: unknown option, bad value type, missing argument
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group called with no command (typer vendors click: match by name, as typer does)
+            sys.stdout.write(exc.format_message() + "\n")
+            return getattr(exc, "exit_code", EXIT_BAD_INPUT)
         ctx = getattr(exc, "ctx", None)
         where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
         message = exc.format_message().replace("Value error, ", "").rstrip(".")
-        if message.strip():  # empty: no arguments, and the help was shown
+        if message.strip():
             err_console.print(f"error: {message}{where}", markup=False, soft_wrap=True)
         return getattr(exc, "exit_code", EXIT_BAD_INPUT)
     except (typer.Abort, KeyboardInterrupt):

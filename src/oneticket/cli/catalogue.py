@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich import box
 from rich.table import Table
 
 from oneticket.cli import tickets_app
-from oneticket.cli.display import percent
 from oneticket.cli.experiments import StoreOption, _store, demo_store, ticket_files
 from oneticket.errors import UserError
 from oneticket.tickets import runs_root
@@ -29,6 +29,10 @@ def demo_hint() -> str | None:
     return f"the demo made {count} ticket(s), in its own store: oneticket tickets list --store {shlex.quote(str(demo_store()))}"
 
 
+def _short_percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
 @tickets_app.command("list")
 def list_tickets(
     store: StoreOption = None,
@@ -39,13 +43,19 @@ def list_tickets(
     store_path = _store(store)
     entries = [e for e in catalogue(store_path)
                if (dataset is None or e.info.dataset == dataset) and (model is None or e.info.model == model)]
-    table = Table(title=f"tickets in {store_path}")
-    for column in ("dataset", "optimizer", "model", "level", "pruned", "accuracy", "run", "origin"):
-        table.add_column(column, justify="right" if column in ("level", "pruned", "accuracy") else "left")
+    entries.sort(key=lambda e: (e.info.dataset, e.info.optimizer, e.info.describe_model(), e.info.seeds.get("seed", -1),
+                                e.info.run_id, e.info.level))
+    table = Table(title=f"tickets in {store_path}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    imported = any(e.imported for e in entries)
+    for column in ("dataset", "opt", "model", "seed", "level", "pruned", "acc", "run") + (("origin",) if imported else ()):
+        table.add_column(column, justify="right" if column in ("seed", "level", "pruned", "acc") else "left",
+                         no_wrap=column in ("run", "model", "dataset"))
     for e in entries:
         i = e.info
-        table.add_row(i.dataset, i.optimizer, i.describe_model(), str(i.level), percent(i.fraction_pruned),
-                      percent(i.test_accuracy), i.run_id, "imported" if e.imported else "found")
+        short_model = f"{i.model} w{i.width:g}" + "".join(f" {k}={v}" for k, v in i.model_options.items())
+        table.add_row(i.dataset, i.optimizer, short_model, str(i.seeds.get("seed", "-")), str(i.level),
+                      _short_percent(i.fraction_pruned), _short_percent(i.test_accuracy), i.run_id,
+                      *(("imported" if e.imported else "found",) if imported else ()))
     console.print(table)
     if entries:
         console.print(f"files: {store_path}/{{runs,imported}}/<run>/level_NN/ticket.safetensors")

@@ -124,14 +124,15 @@ class FindDisplay:
         )
 
 
-def results_table(results: list[LevelResult], run_dir: Path) -> Table:
+def results_table(results: list[LevelResult]) -> Table:
+    """One row per level; the ticket file relative to the run folder (printed under the table whole)."""
     table = Table(title="tickets")
     table.add_column("level", justify="right")
     table.add_column("% pruned", justify="right")
     table.add_column("test accuracy", justify="right")
-    table.add_column("ticket", overflow="fold")
+    table.add_column("ticket (in the run folder)", overflow="fold")
     for r in results:
-        ticket = str(run_dir / r.ticket) if r.ticket else (r.message or "-")
+        ticket = str(r.ticket) if r.ticket else (r.message or "-")
         table.add_row(str(r.level), f"{100 * r.fraction_pruned:.2f}", percent(r.test_accuracy), ticket)
     return table
 

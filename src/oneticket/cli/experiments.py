@@ -9,11 +9,12 @@ from typing import Annotated, get_args
 import torch
 import typer
 from rich.console import Console
+from rich import box
 from rich.table import Table
 
 from oneticket.cli import Interrupted, app
 from oneticket.cli.display import percent
-from oneticket.cli.options import build_spec, choices
+from oneticket.cli.options import build_spec, choices, existing_folder
 from oneticket.cli.run_display import PoolDisplay, RunDisplay, TaskDisplay
 from oneticket.errors import UserError
 from oneticket.experiments import (
@@ -34,14 +35,15 @@ from oneticket.experiments import (
     tidy_rows,
 )
 from oneticket.experiments.graph import ImpJob, TicketSource
-from oneticket.experiments.spec import DEMO, Optimizer
+from oneticket.experiments.spec import DEMO, DEMO_SPECS, Optimizer
 from oneticket.data import default_data_dir
 from oneticket.experiments.plan import DatasetSizes
 from oneticket.experiments.pool import PoolExecutor, default_workers
+from oneticket.experiments.schedule import waited_on_failure
 from oneticket.experiments.tasks import task_graph
 from oneticket.experiments.throughput import ReferenceThroughput
 from oneticket.report import rows_csv, write_report
-from oneticket.tickets import VARIANTS, TrainingDir, TrainSpec, imported_root, load_ticket, runs_root, trainings_root, variant
+from oneticket.tickets import VARIANTS, ImpSpec, TrainingDir, TrainSpec, imported_root, load_ticket, runs_root, trainings_root, variant
 from oneticket.tickets.spec import AUGMENT_HELP, LR_HELP, LR_SCALING_HELP, WARMUP_HELP, Augment, LrScaling
 from oneticket.training import Speed, resolve_device
 
@@ -50,9 +52,10 @@ console = Console(highlight=False)
 SpecFiles = Annotated[list[str], typer.Argument(
     metavar="SPEC...", show_default=False,
     help=f"experiment specs: .toml files, or built-in specs by name ({', '.join(builtin_names())}; "
-         "demo: both demo specs, in the demo's store <store>/demo)")]
+         "demo: both demo specs, read from the demo's store, $ONETICKET_STORE/demo or ~/.oneticket/demo, "
+         "unless --store names another)")]
 StoreOption = Annotated[Path | None, typer.Option(metavar="DIR", help="where runs are kept (default: $ONETICKET_STORE or ~/.oneticket)", show_default=False)]
-DataDirOption = Annotated[Path | None, typer.Option(metavar="DIR", help="folder with the datasets (default: $ONETICKET_DATA or ~/.oneticket/data); missing files are downloaded", show_default=False)]
+DataDirOption = Annotated[Path | None, typer.Option(metavar="DIR", callback=existing_folder, help="folder with the datasets (default: $ONETICKET_DATA or ~/.oneticket/data); missing files are downloaded", show_default=False)]
 DeviceOption = Annotated[str, typer.Option(metavar="DEVICE", help="auto (CUDA if available), cpu, cuda or cuda:N")]
 ChannelsLastOption = Annotated[bool, typer.Option("--channels-last/--no-channels-last", help="channels-last (NHWC) memory format; not part of any job id")]
 EvalEveryOption = Annotated[int | None, typer.Option(min=1, metavar="N", show_default=False, help="evaluate every N epochs and after the last (default: automatic, a small share of the time)")]
@@ -105,30 +108,51 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def _training_group(status: JobStatus) -> str:
-    """The row a training joins in ``plan``: one per model and width, kind, source -> target, seed."""
-    s, src = status.job.spec, status.job.source
-    return (f"{s.kind} {src.model} w{src.width:g}: {src.dataset} ({src.optimizer}) -> {s.dataset} ({s.optimizer}), "
-            f"seed {s.seed}")
+def _job_group(status: JobStatus) -> str:
+    """The ``plan`` row a job joins: IMP runs by model, dataset and optimizer; trainings by kind,
+    model, source -> target and optimizer; the seeds of one row are counted in its own column."""
+    job = status.job
+    if isinstance(job, ImpJob):
+        s = job.spec
+        return f"IMP {s.model} w{s.width:g} {s.dataset}/{s.optimizer} {_recipe(s)}, levels 0-{s.levels}"
+    s, src = job.spec, job.source
+    return f"{s.kind} {src.model} w{src.width:g} {src.dataset}/{src.optimizer} -> {s.dataset}/{s.optimizer} {_recipe(s)}"
+
+
+def _recipe(spec: ImpSpec | TrainSpec) -> str:
+    """What tells apart rows of the same kind in specs of different scales: epochs and images."""
+    images = f", {spec.train_size} img" if spec.train_size is not None else ""
+    return f"{spec.num_epochs}ep{images}"
+
+
+def _seed_list(seeds: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
+    runs: list[list[int]] = []
+    for seed in sorted(set(seeds)):
+        if runs and seed == runs[-1][-1] + 1:
+            runs[-1].append(seed)
+        else:
+            runs.append([seed])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
 
 def plan_table(plan: Plan) -> Table:
-    """IMP runs one per row; trainings grouped by (kind, model and width, source -> target, optimizer, seed)."""
-    table = Table(title="jobs")
-    for column in ("job", "state", "trainings done", "epochs left", "estimate"):
-        table.add_column(column, justify="right" if column != "job" else "left")
-    groups: dict[str, list] = {}
+    """One row per IMP run or per series of trainings, over all seeds: state, work done and left, time."""
+    table = Table(title="jobs (epochs and time: still to go)", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("job", "seeds", "state", "done", "epochs", "time"):  # epochs and time still to go
+        table.add_column(column, justify="left" if column in ("job", "seeds", "state") else "right")
+    groups: dict[str, list[JobStatus]] = {}
     for status in plan.statuses:
-        if isinstance(status.job, ImpJob):
-            table.add_row(status.job.describe(), status.state, f"{status.trainings_done}/{status.trainings_total}",
-                          str(status.epochs_left), _duration(status.seconds_left) if not status.finished else "")
-        else:
-            groups.setdefault(_training_group(status), []).append(status)
+        groups.setdefault(_job_group(status), []).append(status)
     for key, statuses in groups.items():
         states = sorted({s.state for s in statuses})
-        seconds = None if any(s.seconds_left is None and not s.finished for s in statuses) else sum(s.seconds_left or 0 for s in statuses)
-        table.add_row(f"{key}, {len(statuses)} levels", "/".join(states), f"{sum(s.trainings_done for s in statuses)}/{len(statuses)}",
-                      str(sum(s.epochs_left for s in statuses)), _duration(seconds) if seconds else "")
+        left = [s for s in statuses if not s.finished]
+        seconds = None if any(s.seconds_left is None for s in left) else sum(s.seconds_left or 0.0 for s in left)
+        levels = {s.job.spec.level for s in statuses if isinstance(s.job, TrainJob)}
+        what = key if not levels else f"{key} ({len(levels)} level{'s' if len(levels) > 1 else ''})"
+        table.add_row(what, _seed_list([s.job.spec.seed for s in statuses]), "/".join(states),
+                      f"{sum(s.trainings_done for s in statuses)}/{sum(s.trainings_total for s in statuses)}",
+                      str(sum(s.epochs_left for s in statuses)), _duration(seconds) if left and seconds is not None else "")
     return table
 
 
@@ -153,7 +177,8 @@ def plan(
         throughput = ReferenceThroughput(reference)
     elif measure:
         throughput = MeasuredThroughput(store_path, resolve_device(device), workers)
-    result = make_plan(graph, store_path, throughput, DatasetSizes(data_dir or default_data_dir()))
+    sizes = DatasetSizes(data_dir or default_data_dir())
+    result = make_plan(graph, store_path, throughput, sizes)
     console.print(plan_table(result))
     left = [s for s in result.statuses if not s.finished]
     console.print(
@@ -166,6 +191,9 @@ def plan(
         measured = f" (measured now: {'; '.join(throughput.measured)})" if throughput.measured else ""
         how = f", {workers} one-thread worker(s)" if workers else ""
         console.print(f"estimated time on {throughput.device}{how}: {_duration(result.seconds_left)}{measured}")
+    if sizes.not_found:
+        console.print(f"not in {sizes.data_dir}, so counted at full size: {', '.join(sorted(sizes.not_found))} "
+                      "(pass --data-dir where your files are)")
     if result.failed:
         console.print(f"[red]{len(result.failed)} job(s) failed (a level diverged); see 'oneticket report'[/]")
 
@@ -220,10 +248,15 @@ def execute_on_ray(graph: JobGraph, store: Path, data_dir: Path | None, options:
 
 
 def _summarize(summary: Summary, where: str) -> int:
+    """The run's last lines: counts, each failure's cause, and how many jobs only waited on one."""
     console.print(f"{summary.done} job(s) run, {summary.skipped} already finished, {len(summary.failed)} failed, "
                   f"in {_duration(summary.seconds)} {where}")
+    waited = [job for job, why in summary.failed if waited_on_failure(why)]
     for job, why in summary.failed:
-        console.print(f"[red]failed: {job.describe()}: {why}[/]")
+        if not waited_on_failure(why):
+            console.print(f"failed: {job.describe()}: {why}", style="red", markup=False)
+    if waited:
+        console.print(f"{len(waited)} more job(s) not run: they need one of the failed ones", style="red")
     return 1 if summary.failed else 0
 
 
@@ -242,7 +275,7 @@ def run(
     eval_every: EvalEveryOption = None,
     threads: Annotated[int | None, typer.Option(min=1, metavar="N", show_default=False, help="PyTorch CPU threads (default: all cores; with --workers: 1 per worker). CPU results are bit-identical for the same thread count")] = None,
     workers: Annotated[int | None, typer.Option(min=1, metavar="N", show_default=False, help="run this many jobs at once, each in a worker process with --threads threads (default 1): small models train faster side by side, and a busy machine slows them only by its share")] = None,
-    executor: Annotated[str, typer.Option(metavar=choices(EXECUTORS), help="local (this process) or ray (Ray tasks on this machine or a cluster; needs pip install 'oneticket\\[ray]')")] = "local",
+    executor: Annotated[str, typer.Option(metavar=choices(EXECUTORS), help="local (this process) or ray (Ray tasks on this machine or a cluster; needs pip install 'oneticket[ray]')")] = "local",
     address: Annotated[str | None, typer.Option(metavar="ADDRESS", help="ray: the cluster to join (auto, or ray://HEAD:10001); default: start Ray here for this run", show_default=False)] = None,
     cpus_per_task: Annotated[float | None, typer.Option(metavar="CPUS", show_default=False, help="ray: CPUs per task, also its PyTorch thread count (default: 1 with GPUs; else this machine's thread count, so results equal the local executor's; 1 runs more small tasks at once, with other bits)")] = None,
     gpus_per_task: Annotated[float | None, typer.Option(metavar="GPUS", show_default=False, help="ray: GPUs per task (default: 1 where the cluster has GPUs, else 0; 0.25 runs 4 small tasks per GPU)")] = None,
@@ -278,6 +311,9 @@ def run(
 
 
 def _default_report_dir(store: Path, graph: JobGraph) -> Path:
+    """``<store>/reports/<experiment names>``; the demo's: ``<store>/report``, where 'oneticket demo' writes it."""
+    if sorted(spec.name for spec in graph.experiments) == sorted(DEMO_SPECS):
+        return store / "report"
     return store / "reports" / "+".join(spec.name for spec in graph.experiments)
 
 
@@ -285,7 +321,7 @@ def _default_report_dir(store: Path, graph: JobGraph) -> Path:
 def report(
     specs: SpecFiles,
     store: StoreOption = None,
-    out: Annotated[Path | None, typer.Option(metavar="DIR", help="output folder (default: <store>/reports/<experiment names>)", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(metavar="DIR", help="output folder (default: <store>/reports/<experiment names>; for the demo: <store>/report)", show_default=False)] = None,
 ) -> None:
     """Draw the figures and write the report (Markdown, self-contained HTML, CSV) of finished results."""
     graph = load_graph(specs)
@@ -295,7 +331,8 @@ def report(
         points = sum(line.points for line in section.lines)
         console.print(f"{section.spec.name}: {len(section.lines)} lines, {points} points, "
                       f"{section.jobs_finished}/{section.jobs} jobs finished")
-    console.print(f"report: {written.html}\n        {written.markdown}")
+    console.print(f"report: {written.html}", soft_wrap=True, markup=False)
+    console.print(f"        {written.markdown}", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -310,20 +347,31 @@ def results(
     if csv:
         sys.stdout.write(rows_csv(rows))
         return
-    table = Table()
-    shown = ("experiment", "model", "source", "target", "train_optimizer", "kind", "seed", "level", "fraction_pruned", "test_accuracy")
-    for column in shown:
-        table.add_column(column.replace("_", " ").replace("fraction pruned", "pruned").replace("test accuracy", "accuracy"))
-    for row in rows:
-        values = [getattr(row, column) for column in shown]
-        values[-2] = percent(row.fraction_pruned)
-        values[-1] = percent(row.test_accuracy)
-        table.add_row(*map(str, values))
-    console.print(table)
+    for (experiment, model), mine in _by_experiment_and_model(rows).items():
+        console.print(results_table(f"{experiment}: {model}", mine))
     if not rows:
         demo = store is None and all(is_demo(spec) for spec in graph.experiments)
         how = "'oneticket demo'" if demo else "'oneticket run' with the same specs"
         console.print(f"no finished results yet; run {how}")
+
+
+def _by_experiment_and_model(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.experiment, row.model), []).append(row)
+    return groups
+
+
+def results_table(title: str, rows: list[Row]) -> Table:
+    """One experiment and model: a row per point and seed, narrow enough for 80 columns."""
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for column in ("target", "trained", "line", "seed", "level", "pruned", "accuracy"):
+        table.add_column(column, justify="right" if column in ("seed", "level", "pruned", "accuracy") else "left")
+    for row in rows:
+        line = {"own": f"own {row.source}", "transfer": f"from {row.source}"}.get(row.kind, row.kind)
+        table.add_row(row.target, row.train_optimizer, line, str(row.seed), str(row.level), percent(row.fraction_pruned),
+                      percent(row.test_accuracy))
+    return table
 
 
 def _parse_levels(text: str | None) -> set[int] | None:
@@ -375,6 +423,7 @@ def transfer(
     device: DeviceOption = "auto",
     channels_last: ChannelsLastOption = True,
     eval_every: EvalEveryOption = None,
+    threads: Annotated[int | None, typer.Option(min=1, metavar="N", show_default=False, help="PyTorch CPU threads (default: all cores); CPU results are bit-identical for the same count")] = None,
 ) -> int:
     """Train a run's tickets on a target dataset with a target optimizer.
 
@@ -395,7 +444,7 @@ def transfer(
         graph.add(TrainJob(spec, TicketSource.of_ticket(info), path))
     if not graph.jobs:
         raise UserError(f"none of the tickets in {from_} is at levels {levels}")
-    status = execute(graph, store_path, data_dir, device, make_speed(channels_last, False, eval_every))
+    status = execute(graph, store_path, data_dir, device, make_speed(channels_last, False, eval_every), threads)
     table = Table(title=f"{kind} -> {dataset} ({optimizer})")
     for column in ("level", "pruned", "test accuracy", "result"):
         table.add_column(column, justify="right")
@@ -427,7 +476,7 @@ def demo(
     store_path = store or demo_store()
     graph = expand_all(demo_specs())
     status = execute_in_pool(graph, store_path, None, device, None, threads or default_workers())
-    written = write_report(graph, store_path, store_path / "report")
+    written = write_report(graph, store_path, _default_report_dir(store_path, graph))
     for section in written.sections:
         console.print(f"\n[bold]{section.spec.display_title}[/]")
         for panel, sentences in section.summary:
@@ -435,6 +484,8 @@ def demo(
             for sentence in sentences:
                 console.print(f"    - {sentence}", soft_wrap=False)
     store_flag = "" if store is None else f" --store {store_path}"
-    console.print(f"\n[bold]report:[/] {written.html}\n        {written.markdown}\n"
-                  f"numbers: oneticket results demo{store_flag}; tickets: oneticket tickets list --store {store_path}")
+    console.print("")
+    for line in (f"report:  {written.html}", f"         {written.markdown}", f"numbers: oneticket results demo{store_flag}",
+                 f"tickets: oneticket tickets list --store {store_path}"):
+        console.print(line, soft_wrap=True, markup=False)  # paths whole, never broken across lines
     return status

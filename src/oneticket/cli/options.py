@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 from oneticket.errors import UserError
 
 
+def existing_folder(value: Path | None) -> Path | None:
+    """A ``--data-dir`` is a folder, or a new one in a folder that exists (downloads go there): a
+    mistyped path (``../shared/datasets`` from the wrong place) must not start a download into it."""
+    if value is None:
+        return value
+    path = Path(value).expanduser()
+    if path.is_dir() or (not path.exists() and path.absolute().parent.is_dir()):
+        return value
+    what = "is not a folder" if path.exists() else f"does not exist, nor does {path.absolute().parent}"
+    raise typer.BadParameter(f"{value} {what}; give the folder that holds cifar10/, cifar100/, svhn/ or "
+                             "fashionmnist/ (or leave --data-dir out: $ONETICKET_DATA or ~/.oneticket/data, "
+                             "where missing files are downloaded)")
+
+
 def choices(values: Iterable[str]) -> str:
     """The metavar of an option that takes one of a fixed set of values: ``<sgd|adam>``."""
     return "<" + "|".join(values) + ">"

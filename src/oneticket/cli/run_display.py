@@ -9,6 +9,7 @@ from oneticket.cli.display import percent
 from oneticket.experiments import ImpJob, JobEnded, JobStarted, Plan
 from oneticket.experiments.executor import ExecutorEvent
 from oneticket.experiments.pool import WorkerEvent
+from oneticket.experiments.schedule import waited_on_failure
 from oneticket.experiments.tasks import Task, TaskEnded
 from oneticket.tickets import EpochDone, LevelFinished, LevelStarted, StepDone
 
@@ -180,10 +181,8 @@ class PoolDisplay:
             left = 1.0 - self.credited.pop(event.task.key, 0.0)
             self.progress.advance(self.overall, left)
             self.finished += 1
-            if event.state == "failed":
-                self.console.print(f"[red]failed: {event.task.describe()}: {event.message}[/]")
-        elif isinstance(event, JobEnded) and event.state == "failed":
-            self.console.print(f"[red]job failed: {event.job.describe()}: {event.message}[/]")
+            if event.state == "failed" and not waited_on_failure(event.message):
+                self.console.print(f"failed: {event.task.describe()}: {event.message}", style="red", markup=False)
         self._refresh_overall()
 
     def _refresh_overall(self) -> None:

@@ -53,6 +53,7 @@ class DatasetSizes:
         self.data_dir = data_dir
         self.counted: dict[str, tuple[int, int]] = {}
         self.labels: dict[str, tuple[np.ndarray, int] | None] = {}  # base dataset -> (training labels, test count)
+        self.not_found: set[str] = set()  # base datasets not in data_dir: counted at their official size
 
     def __call__(self, dataset: str) -> tuple[int, int]:
         info = dataset_info(dataset)
@@ -66,6 +67,7 @@ class DatasetSizes:
                     self.labels[base] = (found.train_labels.numpy(), len(found.test_labels))
                 except UserError:  # not in data_dir (yet): it will be downloaded, at its official size
                     self.labels[base] = None
+                    self.not_found.add(base)
             known = self.labels[base]
             if known is None:
                 self.counted[dataset] = (info.train_count, info.test_count)

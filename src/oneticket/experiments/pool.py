@@ -154,13 +154,10 @@ class PoolExecutor:
         return summary
 
     def _download_first(self, tasks: Iterable[Task]) -> None:
-        """Fetch missing dataset files here, with a progress bar, before workers need them; a
-        dataset that cannot be fetched fails its tasks, with the reason, when they start."""
+        """Fetch missing dataset files here, with a progress bar, before any worker needs them; a
+        dataset that cannot be had stops the run before it starts, in one line."""
         for dataset in sorted({task.job.spec.dataset for task in tasks}):
-            try:
-                ensure_dataset(dataset, self.data_dir)
-            except UserError:
-                continue
+            ensure_dataset(dataset, self.data_dir)
 
     def _forward_events(self) -> None:
         while True:

@@ -73,6 +73,7 @@ class Line:
     mean: list[float]
     std: list[float]
     seeds: list[int]  # how many seeds each point has
+    per_seed: list[list[float]] = field(default_factory=list)  # each point's accuracies, seed by seed
     diverged: dict[int, tuple[float, int]] = field(default_factory=dict)  # level -> (fraction pruned, seeds that diverged)
 
     @property
@@ -106,6 +107,7 @@ def aggregate(graph: JobGraph, rows: list[Row]) -> list[Line]:
             mean=[statistics.fmean(a) for a in accuracies],  # type: ignore[arg-type]
             std=[statistics.stdev(a) if len(a) > 1 else 0.0 for a in accuracies],  # type: ignore[arg-type]
             seeds=[len(a) for a in accuracies],
+            per_seed=[[float(v) for v in a] for a in accuracies],  # type: ignore[arg-type]
             diverged=dict(diverged[key]),
         ))
     return lines

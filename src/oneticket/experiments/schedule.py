@@ -25,6 +25,14 @@ ScheduleEvent = JobStarted | JobEnded | TaskEnded
 Handle = Hashable  # what ``submit`` returns for a task in flight (a Ray object ref, a future)
 
 
+NEEDS_FAILED = "which failed"  # how the reason of a task that was not run (a task it needs failed) ends
+
+
+def waited_on_failure(message: str | None) -> bool:
+    """Whether a failed task's message says it only waited on a task that failed (no cause of its own)."""
+    return (message or "").endswith(NEEDS_FAILED)
+
+
 def urgency(task: Task, position: int) -> tuple[int, int, int]:
     """Sort key: IMP levels first (each one unlocks a level's trainings and the next level), then
     lower levels, then the graph's order."""
@@ -84,7 +92,7 @@ class Schedule:
                 changed = True
                 del self.waiting[key]
                 if blocked:
-                    why = f"needs {self.tasks.tasks[blocked[0]].describe()}, which failed"
+                    why = f"needs {self.tasks.tasks[blocked[0]].describe()}, {NEEDS_FAILED}"
                     self.finish(task, TaskEnded(task, "failed", 0.0, message=why))
                     continue
                 self.start_job(task.job)
@@ -101,7 +109,9 @@ class Schedule:
         job = task.job
         if ended.state == "failed":
             self.failed_tasks.add(task.key)
-            self.job_failure.setdefault(job.id, ended.message or "failed")
+            message = ended.message or "failed"
+            if job.id not in self.job_failure or waited_on_failure(self.job_failure[job.id]):
+                self.job_failure[job.id] = message  # a cause of its own outranks having waited on another's
         for result in ended.results:
             self.index.record_result(job.id, result)
         self.emit(ended)

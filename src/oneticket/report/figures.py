@@ -2,18 +2,20 @@
 
 One figure per experiment; one row of panels per model and one panel per (target, train optimizer).
 Each ticket source, the target's own ticket and each random baseline is one line (the mean over
-seeds, with a +-1 std band when there are several), labelled with its seed count in the panel's
-own legend; a dotted horizontal line (and its band) marks the dense network, the own ticket's
-level 0. The x axis is linear in -log10(1 - pruned), so 0%, 50%, 90%, 99% and 99.9% are evenly
-spread, as iterative pruning visits them, and it ends just past the highest sparsity plotted.
+seeds, with a +-1 std band clipped to 0-100% and each seed's own point when there are several),
+labelled with its seed count in the panel's own legend; a dotted horizontal line (and its band)
+marks the dense network, the own ticket's level 0. The x axis is linear in -log10(1 - pruned), so
+0%, 50%, 90%, 99% and 99.9% are evenly spread, as iterative pruning visits them, and it ends just
+past the highest sparsity plotted. Titles wrap to the figure's width.
 
-Every line is written with an SVG id ``series-<n>`` (its band ``series-<n>-band``, the dense line
-``dense-<panel>``) and the plotted numbers go to a JSON file beside the figure, so what a figure
-shows can be checked without reading pixels.
+Every line is written with an SVG id ``series-<n>`` (its band ``series-<n>-band``, its seeds'
+points ``series-<n>-seeds``, the dense line ``dense-<panel>``) and the plotted numbers go to a JSON
+file beside the figure, so what a figure shows can be checked without reading pixels.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -30,7 +32,7 @@ TICKS = [0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
 MAX_PRUNED = 0.9995
 X_MARGIN = 0.12  # the axis ends this far (in -log10(1 - pruned)) past the highest sparsity plotted
 DENSE_COLOR = "#555555"
-OWN_COLOR, RANDOM_COLORS = "black", ["#7f7f7f", "#bcbd22", "#8c564b", "#e377c2"]
+OWN_COLOR, RANDOM_COLORS = "black", ["#8c564b", "#bcbd22", "#7f7f7f", "#e377c2"]  # random: brown first, apart from black
 SOURCE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf"]
 
 
@@ -47,7 +49,7 @@ def _percent(x: float, _pos: int) -> str:
 
 
 def _style(line: Line, colors: dict[str, str]) -> dict[str, object]:
-    """Own ticket black, each source its colour, random baselines grey-ish and dashed; one line
+    """Own ticket black, each source its colour, random baselines brown (then olive, grey, pink) and dashed; one line
     keeps its colour across panels."""
     if line.kind == "own":
         return {"color": OWN_COLOR, "linestyle": "-", "marker": "o"}
@@ -70,6 +72,11 @@ def seed_label(seeds: list[int]) -> str:
     return f"n={high}" if low == high else f"n={low}-{high}"
 
 
+def band(line: Line) -> tuple[list[float], list[float]]:
+    """Mean -+ one standard deviation, clipped to accuracies that exist (0 to 1)."""
+    return ([max(0.0, m - s) for m, s in zip(line.mean, line.std)], [min(1.0, m + s) for m, s in zip(line.mean, line.std)])
+
+
 def dense_of(lines: list[Line]) -> dict[str, float | int] | None:
     """The panel's dense network: level 0 of its own ticket's run (mean, std, seeds), if finished."""
     own = next((line for line in lines if line.kind == "own" and 0 in line.levels), None)
@@ -86,7 +93,12 @@ def _draw_dense(ax: plt.Axes, dense: dict[str, float | int], gid: str) -> None:
                       label=f"dense network: {mean:.1f}{spread}% (n={seeds})")
     line.set_gid(gid)
     if seeds > 1:
-        ax.axhspan(mean - std, mean + std, color=DENSE_COLOR, alpha=0.08, linewidth=0).set_gid(f"{gid}-band")
+        ax.axhspan(max(mean - std, 0.0), min(mean + std, 100.0), color=DENSE_COLOR, alpha=0.08, linewidth=0).set_gid(f"{gid}-band")
+
+
+def _wrapped(title: str, inches: float) -> str:
+    """A title broken into lines that fit the figure's width (about 9 characters per inch at 12 pt)."""
+    return "\n".join(textwrap.wrap(title, width=max(int(9 * inches), 20)))
 
 
 def draw_experiment(title: str, lines: list[Line], out_stem: Path) -> dict[str, Path]:
@@ -121,21 +133,25 @@ def draw_experiment(title: str, lines: list[Line], out_stem: Path) -> dict[str, 
                 label = f"{line.label} ({seed_label(line.seeds)})"
                 (drawn,) = ax.plot(x, mean, label=label, markersize=3.5, linewidth=1.4, **style)  # type: ignore[arg-type]
                 drawn.set_gid(gid)
+                low, high = band(line)
                 if max(line.seeds) > 1:
-                    band = ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                                           color=style["color"], alpha=0.18, linewidth=0)
-                    band.set_gid(f"{gid}-band")
+                    drawn_band = ax.fill_between(x, [100 * v for v in low], [100 * v for v in high],
+                                                 color=style["color"], alpha=0.15, linewidth=0)
+                    drawn_band.set_gid(f"{gid}-band")
+                    xs = [f for f, values in zip(x, line.per_seed) for _ in values]
+                    ys = [100 * v for values in line.per_seed for v in values]
+                    dots = ax.scatter(xs, ys, s=7, color=style["color"], alpha=0.45, linewidths=0, zorder=3)
+                    dots.set_gid(f"{gid}-seeds")
                 panel_record["series"].append({  # type: ignore[union-attr]
                     "id": gid, "label": label, "kind": line.kind, "levels": line.levels,
                     "fraction_pruned": x, "mean_accuracy": line.mean, "std_accuracy": line.std, "seeds": line.seeds,
-                    "band_low": [m - s for m, s in zip(line.mean, line.std)],
-                    "band_high": [m + s for m, s in zip(line.mean, line.std)],
+                    "band_low": low, "band_high": high, "per_seed": line.per_seed,
                 })
             x_max = max((f for line in mine for f in line.fraction_pruned), default=0.0)
             panel_record["x_max"] = _format_axes(ax, panel, x_max)
             ax.legend(loc="lower left", fontsize=7, frameon=True, framealpha=0.85)
             record["panels"].append(panel_record)  # type: ignore[union-attr]
-    fig.suptitle(title)
+    fig.suptitle(_wrapped(title, 5.4 * columns))
     fig.tight_layout()
     paths = {"png": out_stem.with_suffix(".png"), "svg": out_stem.with_suffix(".svg"), "json": out_stem.with_suffix(".json")}
     for kind in ("png", "svg"):
@@ -158,7 +174,7 @@ def _format_axes(ax: plt.Axes, panel: tuple[str, str, str], x_max: float) -> flo
     ax.xaxis.set_major_locator(FixedLocator([t for t in TICKS if t <= end]))
     ax.xaxis.set_major_formatter(FuncFormatter(_percent))
     ax.set_xlim(0, end)
-    ax.set_xlabel("weights pruned (%)")
+    ax.set_xlabel("weights pruned (%; spaced by the log of the weights left)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(panel_title(panel), fontsize=10)
     ax.grid(True, alpha=0.3)

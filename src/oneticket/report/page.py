@@ -34,6 +34,7 @@ from oneticket.experiments import (
     make_plan,
     tidy_rows,
 )
+from oneticket.data import dataset_info
 from oneticket.errors import UserError
 from oneticket.files import write_bytes_atomic
 from oneticket.report.figures import draw_experiment, panel_title
@@ -115,7 +116,8 @@ def summaries(lines: list[Line]) -> list[tuple[str, list[str]]]:
     out = []
     for panel in panels:
         mine = [line for line in lines if line.panel == panel]
-        out.append((f"{panel_title(panel)} ({seed_count(mine)})", panel_summary(mine)))
+        classes = dataset_info(panel[1]).num_classes
+        out.append((f"{panel_title(panel)} ({seed_count(mine)})", panel_summary(mine, classes)))
     return out
 
 

@@ -75,12 +75,17 @@ def transfer_sentence(line: Line, own: Line) -> str:
         return (f"{line.label}: within {TOLERANCE:g} point of the own ticket or above it at every level compared, "
                 f"up to {pruned(mine[top].fraction_pruned)} ({at_top}){_missing(uncompared, line)}.")
     last_good = [lv for lv in common if mine[lv].fraction_pruned < mine[first_miss].fraction_pruned]
-    upto = f"up to {pruned(mine[last_good[-1]].fraction_pruned)}" if last_good else "at no level"
-    gap = theirs[first_miss].mean - mine[first_miss].mean
-    text = (f"{line.label}: within {TOLERANCE:g} point of the own ticket or above it {upto}; "
-            f"{gap:.1f} points below it at {pruned(mine[first_miss].fraction_pruned)} "
-            f"({mine[first_miss].text()} vs {theirs[first_miss].text()})")
-    return text + ("" if first_miss == top else f"; {at_top}") + _missing(uncompared, line) + "."
+    lead = (f"within {TOLERANCE:g} point of the own ticket or above it up to {pruned(mine[last_good[-1]].fraction_pruned)}"
+            if last_good else f"already more than {TOLERANCE:g} point below the own ticket at its first level compared "
+                              f"({pruned(mine[first_miss].fraction_pruned)})")
+    misses = [lv for lv in common if lv not in holds]
+    worst = max(misses, key=lambda lv: theirs[lv].mean - mine[lv].mean)
+    where = ", ".join(f"{100 * mine[lv].fraction_pruned:.2f}".rstrip("0").rstrip(".") + "%" for lv in misses)
+    count = f"{len(misses)} of {len(common)} levels" if len(common) > 1 else "the one level compared"
+    text = (f"{line.label}: {lead}; more than {TOLERANCE:g} point below it at {count} "
+            f"({where}), by at most {theirs[worst].mean - mine[worst].mean:.1f} points "
+            f"(at {pruned(mine[worst].fraction_pruned)}: {mine[worst].text()} vs {theirs[worst].text()})")
+    return text + ("" if worst == top else f"; {at_top}") + _missing(uncompared, line) + "."
 
 
 def random_sentence(line: Line, own: Line) -> str:
@@ -109,7 +114,35 @@ def diverged_sentence(line: Line) -> str | None:
     return f"{line.label}: training diverged for {', '.join(parts)} (left out of the means)."
 
 
-def panel_summary(lines: list[Line]) -> list[str]:
+CHANCE_MARGIN = 0.02  # a seed within this of 1 / classes has learned nothing
+
+
+def chance_sentence(line: Line, classes: int) -> str | None:
+    """Points where some seeds stayed at chance: the mean and spread hide a collapse there."""
+    chance = 1.0 / classes
+    parts = []
+    for fraction, values in zip(line.fraction_pruned, line.per_seed):
+        stuck = [v for v in values if v <= chance + CHANCE_MARGIN]
+        if stuck and len(values) > 1:
+            parts.append(f"{len(stuck)} of {len(values)} seeds at {pruned(fraction)} "
+                         f"({', '.join(f'{100 * v:.1f}%' for v in stuck)})")
+    if not parts:
+        return None
+    return (f"{line.label}: stayed at chance ({100 * chance:.0f}%) for {'; '.join(parts)}; "
+            "the other seeds: " + "; ".join(_others(line, chance)) + ".")
+
+
+def _others(line: Line, chance: float) -> list[str]:
+    out = []
+    for fraction, values in zip(line.fraction_pruned, line.per_seed):
+        stuck = [v for v in values if v <= chance + CHANCE_MARGIN]
+        rest = [v for v in values if v > chance + CHANCE_MARGIN]
+        if stuck and len(values) > 1:
+            out.append(f"{', '.join(f'{100 * v:.1f}%' for v in rest) or 'none'} at {pruned(fraction)}")
+    return out
+
+
+def panel_summary(lines: list[Line], classes: int | None = None) -> list[str]:
     """The sentences for one panel's lines."""
     sentences = []
     dense = dense_reference(lines)
@@ -122,4 +155,6 @@ def panel_summary(lines: list[Line]) -> list[str]:
         sentences += [transfer_sentence(line, own) for line in lines if line.kind == "transfer" and line.levels]
         sentences += [random_sentence(line, own) for line in lines if line.kind not in ("own", "transfer") and line.levels]
     sentences += [text for line in lines if (text := diverged_sentence(line)) is not None]
+    if classes is not None:
+        sentences += [text for line in lines if (text := chance_sentence(line, classes)) is not None]
     return sentences
