@@ -200,7 +200,7 @@ def test_tickets_list_points_to_the_demos_tickets(store: Path, monkeypatch, caps
     _fake_demo_tickets(store, 3)
     assert main(["tickets", "list"]) == 0
     out = capsys.readouterr().out
-    assert "no tickets yet" in out
+    assert f"no tickets in {store} yet" in out and "dataset" not in out  # no empty table
     assert f"the demo made 3 ticket(s), in its own store: oneticket tickets list --store {store / 'demo'}\n" in out
 
 
@@ -253,3 +253,9 @@ def test_plan_gives_each_model_its_own_rows(tmp_path: Path):
             assert re.search(r"\s0\s+waiting\s+0/3\s", mine[0]), mine[0]  # seeds, state, trainings done
     assert len(rows) == 4
     assert sum("IMP vgg19" in line for line in lines) == 2 and sum("IMP resnet50" in line for line in lines) == 2
+
+
+def test_tickets_list_shows_pruning_levels_as_they_are():
+    from oneticket.cli.catalogue import _pruned_percent
+
+    assert [_pruned_percent(f) for f in (0.0, 0.5, 0.9375, 0.984375, 0.2)] == ["0%", "50%", "93.75%", "98.44%", "20%"]

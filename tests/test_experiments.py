@@ -267,8 +267,11 @@ def test_transfer_command_and_ticket_catalogue(tmp_path: Path, capsys):
     code = main(["transfer", "--from", str(run_dir), "--dataset", "digitsb", "--optimizer", "adam", "--epochs", "1",
                  "--batch-size", "64", "--train-size", "200", "--levels", "1", "--store", str(store), "--device", "cpu"])
     assert code == 0
-    assert "adam" in capsys.readouterr().out
+    out = capsys.readouterr().out
     (training,) = (store / "trainings").iterdir()
+    assert "adam" in out and training.name in out and f"results: {store / 'trainings'}/<training>/result.json" in out
+    assert main(["transfer", "--from", str(run_dir), "--dataset", "digitsb", "--levels", "1,4,8", "--store", str(store)]) == 2
+    assert "--levels 4,8: no ticket at that level" in capsys.readouterr().err
     record = json.loads((training / "spec.json").read_text())
     result = json.loads((training / "result.json").read_text())
     ticket = load_ticket(RunDir(run_dir).ticket_file(1))

@@ -33,6 +33,11 @@ def _short_percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _pruned_percent(value: float) -> str:
+    """Up to two decimals, as pruning levels have them: ``93.75%``, ``50%``."""
+    return f"{100 * value:.2f}".rstrip("0").rstrip(".") + "%"
+
+
 @tickets_app.command("list")
 def list_tickets(
     store: StoreOption = None,
@@ -54,13 +59,13 @@ def list_tickets(
         i = e.info
         short_model = f"{i.model} w{i.width:g}" + "".join(f" {k}={v}" for k, v in i.model_options.items())
         table.add_row(i.dataset, i.optimizer, short_model, str(i.seeds.get("seed", "-")), str(i.level),
-                      _short_percent(i.fraction_pruned), _short_percent(i.test_accuracy), i.run_id,
+                      _pruned_percent(i.fraction_pruned), _short_percent(i.test_accuracy), i.run_id,
                       *(("imported" if e.imported else "found",) if imported else ()))
-    console.print(table)
     if entries:
+        console.print(table)
         console.print(f"files: {store_path}/{{runs,imported}}/<run>/level_NN/ticket.safetensors")
-    if not entries:
-        console.print("no tickets yet: 'oneticket find' or 'oneticket run' makes them, 'oneticket tickets import' adds some")
+    else:
+        console.print(f"no tickets in {store_path} yet: 'oneticket find' or 'oneticket run' makes them, 'oneticket tickets import' adds some")
     hint = demo_hint() if store is None else None
     if hint:
         console.print(hint, soft_wrap=True, markup=False)

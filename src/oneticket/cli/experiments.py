@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated, get_args
 
@@ -163,7 +164,7 @@ def plan(
     device: DeviceOption = "auto",
     measure: Annotated[bool, typer.Option(help="measure this machine's training speed for the estimate (a few seconds per model)")] = True,
     reference: Annotated[str | None, typer.Option(metavar="GPU", help="estimate for a reference GPU instead (e.g. H100), from recorded epoch times", show_default=False)] = None,
-    data_dir: DataDirOption = None,
+    data_dir: Annotated[Path | None, typer.Option(metavar="DIR", callback=existing_folder, help="folder with the datasets, to count their images (default: $ONETICKET_DATA or ~/.oneticket/data); nothing is downloaded", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(min=1, metavar="N", show_default=False, help="estimate for 'run --workers N' (N one-thread workers) instead of one process")] = None,
 ) -> None:
     """Show what an experiment will run: its jobs, which are done, the work left and a time estimate.
@@ -433,8 +434,13 @@ def transfer(
     wanted = _parse_levels(levels)
     mask, weights = variant(kind)
     graph = JobGraph()
-    for path in ticket_files(from_, store_path):
-        info = load_ticket(path).info
+    tickets = [(path, load_ticket(path).info) for path in ticket_files(from_, store_path)]
+    missing = sorted((wanted or set()) - {info.level for _, info in tickets})
+    if missing:
+        found = ", ".join(str(level) for level in sorted(info.level for _, info in tickets))
+        raise UserError(f"--levels {','.join(map(str, missing))}: no ticket at that level in {from_} "
+                        f"(it has levels {found}); list only those")
+    for path, info in tickets:
         if wanted is not None and info.level not in wanted:
             continue
         spec = build_spec(TrainSpec, dict(
@@ -442,19 +448,18 @@ def transfer(
             batch_size=batch_size, train_size=train_size, seed=seed, mask=mask, weights=weights, precision=precision,
             lr=lr, lr_scaling=lr_scaling, warmup=warmup, augment=augment))
         graph.add(TrainJob(spec, TicketSource.of_ticket(info), path))
-    if not graph.jobs:
-        raise UserError(f"none of the tickets in {from_} is at levels {levels}")
     status = execute(graph, store_path, data_dir, device, make_speed(channels_last, False, eval_every), threads)
     table = Table(title=f"{kind} -> {dataset} ({optimizer})")
-    for column in ("level", "pruned", "test accuracy", "result"):
+    for column in ("level", "pruned", "test accuracy", "training"):
         table.add_column(column, justify="right")
     for job in graph.ordered():
         assert isinstance(job, TrainJob)
         directory = TrainingDir(trainings_root(store_path) / job.spec.job_id())
         result = directory.read_result()
         if result is not None:
-            table.add_row(str(result.level), percent(result.fraction_pruned), percent(result.test_accuracy), str(directory.result_file))
+            table.add_row(str(result.level), percent(result.fraction_pruned), percent(result.test_accuracy), job.spec.job_id())
     console.print(table)
+    console.print(f"results: {trainings_root(store_path)}/<training>/result.json", soft_wrap=True, markup=False)
     return status
 
 
@@ -482,7 +487,8 @@ def demo(
         for panel, sentences in section.summary:
             console.print(f"  {panel}")
             for sentence in sentences:
-                console.print(f"    - {sentence}", soft_wrap=False)
+                console.print(textwrap.fill(sentence, width=max(console.width, 40), initial_indent="    - ",
+                                            subsequent_indent="      "), soft_wrap=True, markup=False)
     store_flag = "" if store is None else f" --store {store_path}"
     console.print("")
     for line in (f"report:  {written.html}", f"         {written.markdown}", f"numbers: oneticket results demo{store_flag}",

@@ -96,7 +96,7 @@ def validation_message(exc: ValidationError) -> str:
     """One line naming each bad flag, what is wrong and the value given."""
     parts = []
     for error in exc.errors():
-        message = error["msg"].removeprefix("Value error, ")
+        message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
         if error["loc"]:
             parts.append(f"{flag_name(str(error['loc'][0]))}: {message} (got {error['input']!r})")
         else:

@@ -199,7 +199,8 @@ def ensure_files(info: DatasetInfo, data_dir: Path, download: bool = True, show_
     if not missing:
         return folder
     if not download or not downloads_allowed():
-        raise missing_files_error(info.name, folder, missing, f"downloads are off ({OFFLINE_ENV} or download=False)")
+        reason = f"not downloaded: {OFFLINE_ENV} is set" if download else "not downloaded here"
+        raise missing_files_error(info.name, folder, missing, reason)
     with waiting_lock(data_dir):  # one process downloads, the others wait for it and find the files
         if [f for f in info.files if not (folder / f).exists()]:
             try:

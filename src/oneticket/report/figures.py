@@ -97,8 +97,10 @@ def _draw_dense(ax: plt.Axes, dense: dict[str, float | int], gid: str) -> None:
 
 
 def _wrapped(title: str, inches: float) -> str:
-    """A title broken into lines that fit the figure's width (about 9 characters per inch at 12 pt)."""
-    return "\n".join(textwrap.wrap(title, width=max(int(9 * inches), 20)))
+    """A title broken into lines that fit the figure's width (about 12 characters per inch at 12 pt),
+    never inside an arrow (``a -> b`` stays on one line)."""
+    kept = title.replace(" -> ", "\u00a0->\u00a0").replace(" <-> ", "\u00a0<->\u00a0")
+    return "\n".join(textwrap.wrap(kept, width=max(int(12 * inches), 20)))
 
 
 def draw_experiment(title: str, lines: list[Line], out_stem: Path) -> dict[str, Path]:

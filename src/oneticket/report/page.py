@@ -139,7 +139,7 @@ def _settings(spec: ExperimentSpec) -> str:
 
 
 def _markdown(title: str, sections: list[ExperimentSection], when: str) -> str:
-    out = [f"# {title}", "", f"report by oneticket {__version__}, torch {torch.__version__}, {platform.node()}, {when}", ""]
+    out = [f"# {title}", "", f"report by oneticket {__version__}, torch {torch.__version__}, host {platform.node()}, {when}", ""]
     for section in sections:
         spec = section.spec
         out += [f"## {spec.display_title}", ""]
@@ -174,7 +174,7 @@ def _html(title: str, sections: list[ExperimentSection], when: str) -> str:
     e = html.escape
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{STYLE}</style></head><body>",
            f"<h1>{e(title)}</h1><p class='meta'>oneticket {__version__}, torch {e(torch.__version__)}, "
-           f"{e(platform.node())}, {e(when)}</p>"]
+           f"host {e(platform.node())}, {e(when)}</p>"]
     for section in sections:
         spec = section.spec
         png = base64.b64encode(section.figure["png"].read_bytes()).decode()
