@@ -259,3 +259,11 @@ def test_tickets_list_shows_pruning_levels_as_they_are():
     from oneticket.cli.catalogue import _pruned_percent
 
     assert [_pruned_percent(f) for f in (0.0, 0.5, 0.9375, 0.984375, 0.2)] == ["0%", "50%", "93.75%", "98.44%", "20%"]
+
+
+def test_plan_says_which_datasets_it_could_not_count(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["plan", "subsets/within_distribution", "--no-measure", "--store", str(tmp_path / "s"),
+                 "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"not in {tmp_path}, so their official image counts were used: cifar10 (pass --data-dir" in out

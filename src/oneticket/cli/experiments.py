@@ -193,8 +193,8 @@ def plan(
         how = f", {workers} one-thread worker(s)" if workers else ""
         console.print(f"estimated time on {throughput.device}{how}: {_duration(result.seconds_left)}{measured}")
     if sizes.not_found:
-        console.print(f"not in {sizes.data_dir}, so counted at full size: {', '.join(sorted(sizes.not_found))} "
-                      "(pass --data-dir where your files are)")
+        console.print(f"not in {sizes.data_dir}, so their official image counts were used: "
+                      f"{', '.join(sorted(sizes.not_found))} (pass --data-dir where your files are)")
     if result.failed:
         console.print(f"[red]{len(result.failed)} job(s) failed (a level diverged); see 'oneticket report'[/]")
 
