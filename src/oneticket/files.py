@@ -8,7 +8,9 @@ new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import functools
 import json
 import os
 import tempfile
@@ -24,21 +26,58 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; on success it is fsynced and renamed to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        _name(exc, path)
+        raise
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; a file gets the user's usual mode
         os.replace(tmp, path)
+    except OSError as exc:
+        _name(exc, path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO}
+
+
+def _name(exc: OSError, path: Path) -> None:
+    """Name the file being written (not its temporary twin, or nothing) in a storage error."""
+    if exc.errno in STORAGE_ERRORS:
+        exc.filename = str(path)
+
+
+@functools.cache
+def umask() -> int:
+    """This process's umask (read without changing it where Linux allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def write_bytes_atomic(path: Path, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` atomically; a failure is an OSError naming ``path`` and, as
+    ``exc.needed``, the bytes it needed."""
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError as exc:
+        exc.needed = len(data)  # type: ignore[attr-defined]
+        raise
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -75,6 +114,7 @@ class DirectoryLock:
         handle.write(str(os.getpid()))
         handle.flush()
         self._handle = handle
+        remove_stale_parts(self.path.parent)  # the holder owns the folder: a killed writer's leftovers go
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -97,3 +137,37 @@ def waiting_lock(directory: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def remove_stale_parts(directory: Path) -> int:
+    """Remove the temporary ``.*.part`` files a killed writer left under ``directory`` (call only
+    while holding its lock: no live writer is there); returns how many."""
+    stale = list(Path(directory).rglob(".*.part"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+def is_writable(path: Path) -> bool:
+    """Whether ``path`` (or, if it does not exist yet, its nearest existing folder) can be written."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path.is_dir() and os.access(path, os.W_OK)
+
+
+@contextlib.contextmanager
+def removed_if_failed(directory: Path, fresh: bool,
+                      scaffolding: frozenset[str] = frozenset({".lock", "spec.json"})) -> Iterator[None]:
+    """Run a block in ``directory`` (``fresh``: it did not exist before this command; call it inside
+    the folder's lock). If the block fails while a fresh folder holds nothing but ``scaffolding`` (no
+    result, no checkpoint), the folder is removed: a failed start leaves no trace."""
+    directory = Path(directory)
+    try:
+        yield
+    except BaseException:
+        if fresh and directory.is_dir() and {p.name for p in directory.iterdir()} <= scaffolding:
+            for path in directory.iterdir():
+                path.unlink(missing_ok=True)
+            directory.rmdir()
+        raise

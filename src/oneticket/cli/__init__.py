@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import logging
+import shutil
+import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -80,16 +85,83 @@ def main(argv: list[str] | None = None) -> int:
             err_console.print(f"error: {message}{where}", markup=False, soft_wrap=True)
         return getattr(exc, "exit_code", EXIT_BAD_INPUT)
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("interrupted; finished work is saved, rerun the same command to continue", markup=False, soft_wrap=True)
-        return EXIT_INTERRUPTED
+        return _stopped("interrupted; finished work is saved, rerun the same command to continue")
     except Interrupted as exc:
-        err_console.print(str(exc), markup=False, soft_wrap=True)
-        return exc.exit_code
+        return _stopped(str(exc))
     except UserError as exc:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        message = system_fault(exc)
+        if message is None:
+            raise
+        err_console.print(f"error: {message}", markup=False, soft_wrap=True)
+        return EXIT_SYSTEM
     return result if isinstance(result, int) else 0
 
 
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
+EXIT_SYSTEM = 74  # EX_IOERR: the machine (disk, permissions), not the command, stopped the work
+_SIGNALLED: list[int] = []  # the signal that stopped this run, when one did
+
+
+def _stopped(message: str) -> int:
+    """Ctrl-C or SIGTERM: one line, the matching exit code; checkpoints and results are kept."""
+    if _SIGNALLED and _SIGNALLED[-1] == signal.SIGTERM:
+        err_console.print(message.replace("interrupted", "terminated (SIGTERM)", 1), markup=False, soft_wrap=True)
+        return EXIT_TERMINATED
+    err_console.print(message, markup=False, soft_wrap=True)
+    return EXIT_INTERRUPTED
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Stop as Ctrl-C does (the same cleanup and checkpoints), then exit 143."""
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt
+
+
+def system_fault(exc: OSError) -> str | None:
+    """One line for an OS error the user can fix (disk full, permissions, a file where a folder
+    should be), naming the path; None for others (a bug: let it show)."""
+    path = exc.filename or "the store"
+    again = "then rerun the same command: finished work is kept"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        needed = getattr(exc, "needed", None)
+        size = f"needs {needed / 2**20:.1f} MiB, " if needed else ""
+        return f"no space left to write {path} ({size}{_free_space(path)} free there); free some space, {again}"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied: {path}; choose a folder you can write (--store, --out, --data-dir) or fix its permissions, {again}"
+    if exc.errno == errno.EROFS:
+        return f"{path} is on a read-only file system; choose a folder you can write (--store, --out), {again}"
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"{path}: a file stands where a folder is needed; choose another --store or move the file, {again}"
+    if exc.errno in (errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP):
+        return f"{path}: cannot be reached or created; check the path given (--store, --data-dir, --out), {again}"
+    return None
+
+
+def _free_space(path: str) -> str:
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "unknown space"
+    return f"{free / 2**20:.1f} MiB"
+
+
 def run() -> None:  # console-script entry point
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    warnings_to_stderr()
     sys.exit(main())
+
+
+def warnings_to_stderr() -> None:
+    """oneticket's warnings (a damaged checkpoint set aside, say) as one 'warning: ...' line each."""
+    log = logging.getLogger("oneticket")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False

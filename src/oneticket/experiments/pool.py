@@ -61,7 +61,8 @@ _WORKER: dict[str, Any] = {}  # per worker process: its data cache and the drive
 
 
 def _start_worker(data_dir: Path | None, device: str, threads: int, events: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
+    for stop in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and SIGTERM are the driver's: it stops the workers
+        signal.signal(stop, signal.SIG_IGN)
     torch.set_num_threads(threads)
     _WORKER["cache"] = DataCache(data_dir, torch.device(device), show_progress=False)
     _WORKER["events"] = events

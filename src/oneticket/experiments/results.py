@@ -43,7 +43,7 @@ class Row:
 
 def tidy_rows(graph: JobGraph, store: Path) -> list[Row]:
     """Every finished point of every series of ``graph``, read from the results index."""
-    index = ResultsIndex(store)
+    index = ResultsIndex(store, reader=True)
     index.sync()
     found = index.results(graph.jobs)
     rows = []

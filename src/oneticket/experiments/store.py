@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from oneticket.errors import UserError
-from oneticket.files import read_json
+from oneticket.files import is_writable, read_json
 from oneticket.tickets import LevelResult, RunDir, runs_root, trainings_root
 
 INDEX_FILE = "results.sqlite"
@@ -50,14 +50,21 @@ CREATE TABLE IF NOT EXISTS experiment_jobs (
 
 
 class ResultsIndex:
-    """``<store>/results.sqlite``."""
+    """``<store>/results.sqlite``. A ``reader`` (``results``, ``report``) never creates the store and
+    works on one it cannot write: it then reads a copy in memory, brought up to date from the runs."""
 
-    def __init__(self, store: Path):
+    def __init__(self, store: Path, reader: bool = False):
         self.store = Path(store).expanduser()
         self.path = self.store / INDEX_FILE
+        self.reader = reader
+        self._memory: sqlite3.Connection | None = None
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        if self.reader and not (self.store.is_dir() and is_writable(self.store)):
+            with self._in_memory() as conn:
+                yield conn
+            return
         self.store.mkdir(parents=True, exist_ok=True)
         try:
             with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as conn:
@@ -67,7 +74,31 @@ class ResultsIndex:
                 with conn:  # one transaction: committed on success, rolled back on error
                     yield conn
         except sqlite3.DatabaseError as exc:
+            if not is_writable(self.store):
+                raise UserError(f"{self.store} cannot be written (read-only); 'oneticket results' and 'report --out DIR' "
+                                "read it as it is, or copy the store somewhere writable to run more") from None
             raise UserError(f"{self.path}: the results index cannot be used ({exc}); delete it, it is rebuilt from the runs") from None
+
+    @contextmanager
+    def _in_memory(self) -> Iterator[sqlite3.Connection]:
+        """A copy of the index in memory (what the file holds, read without writing, plus every
+        result in the runs); changes stay there."""
+        try:
+            if self._memory is None:
+                memory = sqlite3.connect(":memory:")
+                if self.path.is_file():
+                    with closing(sqlite3.connect(f"{self.path.as_uri()}?immutable=1", uri=True)) as stored:
+                        stored.backup(memory)
+                memory.executescript(SCHEMA)
+                _add_new_columns(memory)
+                with memory:
+                    _index_runs(memory, self.store)
+                self._memory = memory
+            with self._memory:
+                yield self._memory
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{self.path}: the results index cannot be read ({exc}); rerun where the store "
+                            "can be written and it is rebuilt from the runs") from None
 
     def record_job(self, job_id: str, kind: str, spec: dict[str, Any], directory: Path) -> None:
         with self._connect() as conn:
@@ -108,13 +139,17 @@ class ResultsIndex:
 
     def sync(self) -> int:
         """Index every finished result found in the store's directories; returns how many."""
-        found = list(_results_on_disk(self.store))
         with self._connect() as conn:
-            for job_id, kind, spec, directory, result in found:
-                conn.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)",
-                             (job_id, kind, json.dumps(spec, sort_keys=True), str(directory)))
-                _write_result(conn, job_id, result)
-        return len(found)
+            return _index_runs(conn, self.store)
+
+
+def _index_runs(conn: sqlite3.Connection, store: Path) -> int:
+    found = list(_results_on_disk(store))
+    for job_id, kind, spec, directory, result in found:
+        conn.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)",
+                     (job_id, kind, json.dumps(spec, sort_keys=True), str(directory)))
+        _write_result(conn, job_id, result)
+    return len(found)
 
 
 def _with_provenance(row: dict[str, Any]) -> dict[str, Any]:

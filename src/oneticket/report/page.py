@@ -105,7 +105,7 @@ def build_section(spec: ExperimentSpec, graph: JobGraph, rows: list[Row], store:
     figure = draw_experiment(spec.display_title, lines, out / spec.name)
     job_ids = experiment_jobs(graph, spec.name)
     statuses = [s for s in make_plan(graph, store).statuses if s.job.id in job_ids]
-    trainings, epochs, seconds = ResultsIndex(store).compute(job_ids)
+    trainings, epochs, seconds = ResultsIndex(store, reader=True).compute(job_ids)
     failed = [(s.job.describe(), "diverged or its ticket does not exist") for s in statuses if s.state == "failed"]
     return ExperimentSection(spec, lines, figure, len(statuses), sum(s.finished for s in statuses), failed,
                              trainings, epochs, seconds, summaries(lines), provenance_lines(mine))

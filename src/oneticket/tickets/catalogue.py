@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from oneticket.errors import TicketFileError, UserError
-from oneticket.files import atomic_path
+from oneticket.files import atomic_path, umask
 from oneticket.models import create_model, output_layer
 from oneticket.sparsity import prunable_weights
 from oneticket.tickets.rundir import RunDir, imported_root, runs_root
@@ -117,6 +117,7 @@ def export_tickets(paths: list[Path], out: Path) -> list[Path]:
             index[name] = {"sha256": file_sha256(staging / name), "info": asdict(info)}
         (staging / INDEX_FILE).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         (staging / CARD_FILE).write_text(_card([(n, i) for n, i, _ in entries]))
+        staging.chmod(0o777 & ~umask())  # mkdtemp makes 0700: a folder to publish gets the user's usual mode
         if out.exists():
             out.rmdir()
         staging.rename(out)

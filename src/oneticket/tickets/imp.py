@@ -19,7 +19,7 @@ from torch import nn
 
 from oneticket.data import DeviceData, load_dataset
 from oneticket.errors import UserError
-from oneticket.files import DirectoryLock
+from oneticket.files import DirectoryLock, is_writable, removed_if_failed
 from oneticket.models import create_model
 from oneticket.sparsity import Mask, magnitude_prune
 from oneticket.tickets.rundir import LevelResult, RunDir
@@ -203,7 +203,13 @@ def find_tickets(
 ) -> list[LevelResult]:
     """Run (or resume, or just read back) the IMP run of ``spec`` under ``store``; ``speed``: how (not what)."""
     run_dir = RunDir.for_spec(store, spec)
-    with DirectoryLock(run_dir.root, "run"):
+    finished = run_dir.finished_results(spec)
+    if finished is not None and not is_writable(run_dir.root):  # a read-only store: read the results back
+        for result in finished:
+            on_event(LevelFinished(result, skipped=True))
+        return finished
+    fresh = not run_dir.root.exists()
+    with DirectoryLock(run_dir.root, "run"), removed_if_failed(run_dir.root, fresh):
         run_dir.write_or_check_spec(spec)
         dataset = load_dataset(spec.dataset, data_dir, spec.train_size, spec.seeds()["subset"], show_progress=show_download_progress)
         data = DeviceData(dataset, device, spec.batch_size)

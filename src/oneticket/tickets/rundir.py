@@ -143,6 +143,21 @@ class RunDir:
             found.append(result)
         return found
 
+    def finished_results(self, spec: ImpSpec) -> list[LevelResult] | None:
+        """Every level's result when this folder holds ``spec``'s run and it is finished (through
+        its last level, or stopped at a diverged one); None otherwise. Reads only."""
+        if not self.spec_file.exists() or read_json(self.spec_file).get("hashed") != spec.hashed():
+            return None
+        results = []
+        for level in range(spec.levels + 1):
+            result = self.read_result(level)
+            if result is None:
+                return None
+            results.append(result)
+            if result.diverged:
+                break
+        return results
+
     def write_or_check_spec(self, spec: ImpSpec) -> None:
         record: dict[str, Any] = {"run_id": spec.run_id(), "hashed": spec.hashed(), "spec": spec.model_dump()}
         if self.spec_file.exists():

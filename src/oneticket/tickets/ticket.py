@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as serialize
 
 from oneticket.errors import TicketFileError
-from oneticket.files import atomic_path
+from oneticket.files import write_bytes_atomic
 from oneticket.sparsity import Mask
 
 TICKET_FORMAT = "oneticket.ticket"
@@ -89,8 +89,7 @@ def _write(path: Path, tensors: dict[str, torch.Tensor], kind: str, info: dict[s
         "order": json.dumps(list(tensors)),  # safetensors sorts names; keep the model's layer order
         "sha256": _digest(tensors),
     }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    write_bytes_atomic(path, serialize(tensors, metadata=metadata))  # a failed write is an OSError naming its cause
 
 
 def _read(path: Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

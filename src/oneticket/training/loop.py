@@ -1,15 +1,17 @@
 """The training loop: a few small functions, data on the device, masks kept in place.
 
 Per step: a batch gathered and augmented on the device, forward (under bf16 autocast when the
-precision is bf16), backward, the step's learning rate set (:class:`LrSchedule`), optimizer step, then the pruned weights multiplied back to exactly
-0.0. Per epoch: the model is evaluated on the test set (every epoch, or every
+precision is bf16), backward, the step's learning rate set (:class:`LrSchedule`), optimizer step,
+then the pruned weights multiplied back to exactly 0.0. Per epoch: the model is evaluated on the test set (every epoch, or every
 few epochs where evaluation would cost more than a small share, and always after the last), and a
-checkpoint is written (on a GPU, at most every 30 s). The loss is read back from the device only every few steps, where it is
-also checked for NaN/inf. How it runs (memory format, compilation) is :class:`Speed`.
+checkpoint is written (on a GPU, at most every 30 s); a checkpoint that cannot be resumed from is
+set aside with a warning and the training starts over. The loss is read back from the device only
+every few steps, where it is also checked for NaN/inf. How it runs (memory format, compilation) is :class:`Speed`.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -23,7 +25,16 @@ from torch import nn
 from oneticket.data import DeviceData
 from oneticket.seeding import generator
 from oneticket.sparsity import Mask, MaskedWeights
-from oneticket.training.checkpoint import Checkpoint, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
+from oneticket.training.checkpoint import (
+    Checkpoint,
+    DamagedCheckpoint,
+    check_fits,
+    load_checkpoint,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+    set_aside,
+)
 from oneticket.training.optim import LrSchedule, default_lr, make_optimizer
 from oneticket.training.speed import (
     Speed,
@@ -36,6 +47,8 @@ from oneticket.training.speed import (
     memory_format,
     retain_freed_memory,
 )
+
+log = logging.getLogger("oneticket")
 
 LOSS_EVERY = 10  # steps between reads of the running loss (each read waits for the device)
 
@@ -146,7 +159,13 @@ def _resume(run: _Run) -> tuple[int, list[EpochRecord]]:
     """Load the checkpoint, if there is one: epochs done and their records."""
     if run.checkpoint_path is None or not run.checkpoint_path.exists():
         return 0, []
-    state = load_checkpoint(run.checkpoint_path)
+    try:
+        state = load_checkpoint(run.checkpoint_path)
+        check_fits(state, run.model, run.optimizer, run.settings.epochs, run.checkpoint_path)
+    except DamagedCheckpoint as exc:
+        aside = set_aside(run.checkpoint_path)
+        log.warning("%s; set aside as %s, training from the start of this level (same result)", exc, aside.name)
+        return 0, []
     run.model.load_state_dict(state.model)
     run.optimizer.load_state_dict(state.optimizer)  # the learning rate is set again before every step
     restore_rng_states(state.rng)

@@ -1,0 +1,224 @@
+"""Faults a user meets, each one line and each recoverable: damaged checkpoints, SIGTERM, a full
+disk, a read-only store, a file where a folder should be, leftovers of killed writers, failed
+starts, and file modes. The disk tests mount a tiny tmpfs (skipped where the test cannot mount)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from oneticket.cli import main
+from oneticket.tickets import ImpSpec, RunDir, find_tickets, load_weights
+
+from test_imp import masks_and_accuracies, run_and_kill, spec
+
+ENV = {**os.environ, "ONETICKET_OFFLINE": "1", "COLUMNS": "300"}
+FIND = ["find", "--model", "vgg19", "--width", "0.0625", "--dataset", "digits", "--train-size", "256", "--epochs", "2",
+        "--batch-size", "64", "--levels", "2", "--device", "cpu"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "oneticket", *args], capture_output=True, text=True, env=ENV)
+
+
+def error_line(proc: subprocess.CompletedProcess) -> str:
+    """The one line a failed command printed on stderr (never a traceback)."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def stray_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".part")]
+
+
+# --- damaged checkpoints -------------------------------------------------------------------------
+
+def _damage(path: Path, how: str) -> None:
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "garbage":
+        path.write_bytes(b"not a checkpoint\n" * 10)
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "another model":
+        state = torch.load(path, weights_only=True)
+        state["model"] = {k: v[..., :1] if v.dim() else v for k, v in state["model"].items()}
+        torch.save(state, path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["empty", "garbage", "truncated", "another model"])
+def test_a_damaged_checkpoint_is_set_aside_and_the_level_ends_identical(tmp_path: Path, how: str, caplog):
+    s = spec(levels=1, epochs=3)
+    find_tickets(s, tmp_path / "clean")
+    killed = tmp_path / "killed"
+    run_and_kill(s, killed, level=1, epoch=1, step=2)
+    run = RunDir.for_spec(killed, s)
+    checkpoint = run.checkpoint_file(1)
+    assert checkpoint.exists()
+    _damage(checkpoint, how)
+    with caplog.at_level(logging.WARNING, logger="oneticket"):
+        find_tickets(s, killed)
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "oneticket"]
+    assert f"checkpoint {checkpoint}" in warning and "set aside as checkpoint.pt.damaged" in warning
+    assert "weights_only" not in warning
+    assert (checkpoint.parent / "checkpoint.pt.damaged").exists() and not checkpoint.exists()  # kept, renamed
+    assert masks_and_accuracies(killed, s)[1] == masks_and_accuracies(tmp_path / "clean", s)[1]
+    a, b = (load_weights(RunDir.for_spec(store, s).trained_file(1)) for store in (tmp_path / "clean", killed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --- signals -------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_sigterm_stops_like_ctrl_c_with_exit_143(tmp_path: Path):
+    """SIGTERM once training has started: one line, exit 143, no temporary files left."""
+    store = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-m", "oneticket", *FIND, "--epochs", "50", "--store", str(store)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the run's first line is printed once the run has begun
+        if line.startswith("run "):
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate()
+    assert proc.returncode == 143, err
+    (line,) = [x for x in err.splitlines() if x.strip()]
+    assert line.startswith("terminated (SIGTERM)") and "rerun the same command" in line
+    assert not stray_files(store)
+
+
+# --- disks ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 600 KiB tmpfs (grown or made read-only by the test): needs root and a kernel that allows it."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def remount(mount: Path, options: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{options}", str(mount)], check=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_the_same_command_resumes_identically(tiny_disk: Path, tmp_path: Path):
+    store = tiny_disk / "store"
+    full = cli(*FIND, "--store", str(store))
+    assert full.returncode == 74
+    line = error_line(full)
+    assert line.startswith("error: no space left to write ") and "checkpoint.pt (needs " in line
+    assert "free some space, then rerun the same command" in line
+    assert not stray_files(store)
+    remount(tiny_disk, "size=40m")
+    assert cli(*FIND, "--store", str(store)).returncode == 0
+    assert cli(*FIND, "--store", str(tmp_path / "roomy")).returncode == 0
+    s = ImpSpec(model="vgg19", width=0.0625, dataset="digits", train_size=256, epochs=2, batch_size=64, levels=2)
+    masks_a, acc_a = masks_and_accuracies(store, s)
+    masks_b, acc_b = masks_and_accuracies(tmp_path / "roomy", s)
+    assert acc_a == acc_b and all(a.equal(b) for a, b in zip(masks_a, masks_b))
+
+
+EXPERIMENT = """
+name = "faults"
+models = [{ name = "vgg19", width = 0.0625 }]
+sources = [{ dataset = "digitsa" }]
+targets = ["digitsb"]
+baselines = ["own"]
+seeds = [0]
+[scale]
+epochs = 2
+batch_size = 64
+train_size = 200
+[pruning]
+levels = 1
+"""
+
+
+@pytest.mark.slow
+def test_a_read_only_store_can_be_read(tiny_disk: Path, tmp_path: Path):
+    remount(tiny_disk, "size=40m")
+    store = tiny_disk / "store"
+    spec_file = tmp_path / "faults.toml"
+    spec_file.write_text(EXPERIMENT)
+    assert cli(*FIND, "--store", str(store)).returncode == 0
+    assert cli("run", str(spec_file), "--store", str(store), "--device", "cpu").returncode == 0
+    before = cli(*FIND, "--store", str(store)).stdout
+    remount(tiny_disk, "ro")
+    again = cli(*FIND, "--store", str(store))  # a finished run: read back, nothing written
+    assert again.returncode == 0 and not again.stderr.strip(), again.stderr
+    assert [x for x in again.stdout.splitlines() if "%" in x and "│" in x] == \
+        [x for x in before.splitlines() if "%" in x and "│" in x]
+    results = cli("results", str(spec_file), "--store", str(store))
+    assert results.returncode == 0 and "digitsb" in results.stdout, results.stderr
+    out = tmp_path / "report"
+    assert cli("report", str(spec_file), "--store", str(store), "--out", str(out)).returncode == 0
+    assert (out / "report.html").is_file()
+    listed = cli("tickets", "list", "--store", str(store))
+    assert listed.returncode == 0 and "digits" in listed.stdout
+    refused = cli(*FIND, "--seed", "1", "--store", str(store))  # new work on a read-only store
+    assert refused.returncode == 74 and "read-only file system" in error_line(refused)
+    report_in_store = cli("report", str(spec_file), "--store", str(store))
+    assert report_in_store.returncode == 74 and "choose a folder you can write" in error_line(report_in_store)
+
+
+# --- paths, leftovers, failed starts, modes ------------------------------------------------------
+
+def test_a_store_under_a_file_is_one_line(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = cli(*FIND, "--store", str(blocker / "store"))
+    assert proc.returncode == 74 and "a file stands where a folder is needed" in error_line(proc)
+
+
+def test_read_commands_never_create_a_store(tmp_path: Path):
+    missing = tmp_path / "nowhere"
+    for args in (["results", "demo"], ["report", "demo"], ["tickets", "list"], ["plan", "demo", "--no-measure"]):
+        assert main([*args, "--store", str(missing)]) in (0, 2), args
+        assert not missing.exists(), args
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path: Path):
+    store = tmp_path / "store"
+    proc = cli(*FIND, "--rewind", "100ep", "--store", str(store))
+    assert proc.returncode == 2 and "rewind point 100ep" in error_line(proc)
+    assert list((store / "runs").glob("*")) == [] if (store / "runs").exists() else not store.exists()
+
+
+@pytest.mark.slow
+def test_leftovers_of_killed_writers_go_and_files_get_the_users_mode(tmp_path: Path):
+    store = tmp_path / "store"
+    assert main([*FIND, "--store", str(store)]) == 0
+    (run,) = (store / "runs").iterdir()
+    stale = run / "level_01" / ".trained.safetensors.x1y2z3.part"
+    stale.write_bytes(b"half a file")
+    assert main([*FIND, "--store", str(store)]) == 0  # the next run on it removes the leftovers
+    assert not stale.exists() and not stray_files(store)
+    file_mode, folder_mode = 0o666 & ~umask(), 0o777 & ~umask()
+    for path in (run / "spec.json", run / "level_01" / "ticket.safetensors", run / "level_01" / "result.json"):
+        assert path.stat().st_mode & 0o777 == file_mode, path
+    out = tmp_path / "published"
+    assert main(["tickets", "export", str(out), "--from", run.name, "--store", str(store)]) == 0
+    assert out.stat().st_mode & 0o777 == folder_mode
+    assert all(p.stat().st_mode & 0o777 == file_mode for p in out.iterdir())
