@@ -4,8 +4,10 @@ starts, and file modes. The disk tests mount a tiny tmpfs (skipped where the tes
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -222,3 +224,38 @@ def test_leftovers_of_killed_writers_go_and_files_get_the_users_mode(tmp_path: P
     assert main(["tickets", "export", str(out), "--from", run.name, "--store", str(store)]) == 0
     assert out.stat().st_mode & 0o777 == folder_mode
     assert all(p.stat().st_mode & 0o777 == file_mode for p in out.iterdir())
+
+
+# --- damaged tickets in finished runs ------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_damaged_ticket_is_reported_on_rerun_and_listed_as_damaged(tmp_path: Path, capsys, monkeypatch):
+    """An edited accuracy in a finished level's ticket: rerunning says which level and how to make it
+    again; 'tickets list' shows it as damaged; following the advice gives back the same run."""
+    from test_tickets import _rewrite_metadata
+
+    monkeypatch.setenv("COLUMNS", "300")
+    store = tmp_path / "store"
+    assert main([*FIND, "--store", str(store)]) == 0
+    (run,) = (store / "runs").iterdir()
+    s = ImpSpec(model="vgg19", width=0.0625, dataset="digits", train_size=256, epochs=2, batch_size=64, levels=2)
+    masks, accuracies = masks_and_accuracies(store, s)
+
+    def better(metadata):
+        info = json.loads(metadata["info"])
+        return {**metadata, "info": json.dumps({**info, "test_accuracy": 0.99}, sort_keys=True)}
+
+    _rewrite_metadata(run / "level_01" / "ticket.safetensors", better)
+    capsys.readouterr()
+    assert main([*FIND, "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"level 1 of run {run.name} is damaged" in err and "metadata was modified" in err
+    assert main(["tickets", "list", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert f"damaged: {run / 'level_01' / 'ticket.safetensors'}" in out
+    assert sum(run.name in line and "%" in line for line in out.splitlines()) == 2  # levels 0 and 2 listed
+    for level in (1, 2):
+        shutil.rmtree(run / f"level_{level:02d}")
+    assert main([*FIND, "--store", str(store)]) == 0
+    again_masks, again = masks_and_accuracies(store, s)
+    assert again == accuracies and all(a.equal(b) for a, b in zip(masks, again_masks))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -76,11 +77,46 @@ def test_a_pickle_is_never_unpickled(tmp_path: Path):
 
 def test_other_format_version_is_refused(tmp_path: Path, monkeypatch):
     path = tmp_path / "t.safetensors"
-    monkeypatch.setattr(ticket_module, "FORMAT_VERSION", 2)
+    monkeypatch.setattr(ticket_module, "FORMAT_VERSION", 3)
     save_ticket(path, make_ticket())
     monkeypatch.undo()
-    with pytest.raises(TicketFileError, match="version 2"):
+    with pytest.raises(TicketFileError, match="format version 3; this oneticket reads versions 1, 2: update oneticket"):
         load_ticket(path)
+
+
+def _rewrite_metadata(path: Path, edit) -> None:
+    """Rewrite a ticket file's metadata (as an editor would), keeping its tensors."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    save_file(tensors, str(path), metadata=edit(metadata))
+
+
+def test_edited_metadata_is_detected(tmp_path: Path):
+    path = tmp_path / "t.safetensors"
+    save_ticket(path, make_ticket())
+    ticket = load_ticket(path)
+    assert ticket.metadata_checked and len(ticket.sha256) == 64
+
+    def better_accuracy(metadata):
+        info = json.loads(metadata["info"])
+        info["test_accuracy"] = 0.99
+        return {**metadata, "info": json.dumps(info, sort_keys=True)}
+
+    _rewrite_metadata(path, better_accuracy)
+    with pytest.raises(TicketFileError, match="its metadata was modified after it was written"):
+        load_ticket(path)
+
+
+def test_a_version_1_file_still_loads_marked_as_not_metadata_checked(tmp_path: Path):
+    path = tmp_path / "t.safetensors"
+    save_ticket(path, make_ticket())
+    _rewrite_metadata(path, lambda m: {k: v for k, v in {**m, "version": "1"}.items() if k != "meta_sha256"})
+    ticket = load_ticket(path)
+    assert not ticket.metadata_checked and ticket.info == make_ticket().info
 
 
 def test_mismatched_model_or_width_is_a_clear_error(tmp_path: Path):

@@ -15,7 +15,7 @@ from oneticket.cli import tickets_app
 from oneticket.cli.experiments import StoreOption, _store, demo_store, ticket_files
 from oneticket.errors import UserError
 from oneticket.tickets import runs_root
-from oneticket.tickets.catalogue import catalogue, export_tickets, import_tickets, verify_ticket
+from oneticket.tickets.catalogue import CatalogueEntry, DamagedEntry, catalogue_all, export_tickets, import_tickets, verify_ticket
 
 console = Console(highlight=False)
 
@@ -46,8 +46,10 @@ def list_tickets(
 ) -> None:
     """List the tickets in the store: source dataset, optimizer, model, level, % pruned, accuracy."""
     store_path = _store(store)
-    entries = [e for e in catalogue(store_path)
-               if (dataset is None or e.info.dataset == dataset) and (model is None or e.info.model == model)]
+    found = catalogue_all(store_path)
+    damaged = [e for e in found if isinstance(e, DamagedEntry)]
+    entries = [e for e in found if isinstance(e, CatalogueEntry)
+               and (dataset is None or e.info.dataset == dataset) and (model is None or e.info.model == model)]
     entries.sort(key=lambda e: (e.info.dataset, e.info.optimizer, e.info.describe_model(), e.info.seeds.get("seed", -1),
                                 e.info.run_id, e.info.level))
     table = Table(title=f"tickets in {store_path}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
@@ -64,7 +66,12 @@ def list_tickets(
     if entries:
         console.print(table)
         console.print(f"files: {store_path}/{{runs,imported}}/<run>/level_NN/ticket.safetensors")
-    else:
+    for entry in damaged:
+        console.print(f"damaged: {entry.problem}", style="red", markup=False, soft_wrap=True)
+    if damaged:
+        console.print("a damaged ticket of a run is made again by deleting its level folder (and the later ones) "
+                      "and rerunning the run's command; 'oneticket tickets verify FILE' says more", soft_wrap=True)
+    if not entries and not damaged:
         console.print(f"no tickets in {store_path} yet: 'oneticket find' or 'oneticket run' makes them, 'oneticket tickets import' adds some")
     hint = demo_hint() if store is None else None
     if hint:

@@ -39,15 +39,27 @@ class CatalogueEntry:
     imported: bool
 
 
+@dataclass(frozen=True)
+class DamagedEntry:
+    path: Path
+    problem: str  # what loading it said
+    imported: bool
+
+
 def catalogue(store: Path) -> list[CatalogueEntry]:
     """Every readable ticket in ``store`` (found by runs or imported), by run and level."""
-    entries = []
+    return [e for e in catalogue_all(store) if isinstance(e, CatalogueEntry)]
+
+
+def catalogue_all(store: Path) -> list[CatalogueEntry | DamagedEntry]:
+    """Every ticket file in ``store``: readable ones with their metadata, damaged ones with why."""
+    entries: list[CatalogueEntry | DamagedEntry] = []
     for root, imported in ((runs_root(store), False), (imported_root(store), True)):
         for path in sorted(root.glob("*/level_*/ticket.safetensors")):
             try:
                 entries.append(CatalogueEntry(path, load_ticket(path).info, imported))
-            except TicketFileError:
-                continue  # 'oneticket tickets verify' explains what is wrong with it
+            except TicketFileError as exc:
+                entries.append(DamagedEntry(path, str(exc), imported))
     return entries
 
 
@@ -175,7 +187,8 @@ def expected_alive(total: int, rate: float, level: int) -> int:
 def verify_ticket(path: Path) -> Verified:
     """Check a ticket end to end; raise :class:`TicketFileError` naming the first problem."""
     ticket: Ticket = load_ticket(path)
-    checks = ["format, version and sha256 of every tensor match"]
+    checks = ["format, version, the sha256 of every tensor and of the metadata match" if ticket.metadata_checked else
+              "format, version and the sha256 of every tensor match (a version-1 file: its metadata has no checksum)"]
     info = ticket.info
     try:
         model = create_model(info.model, info.num_classes, info.width, 0, **info.model_options)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from oneticket.data import DeviceData, load_dataset
-from oneticket.errors import UserError
+from oneticket.errors import TicketFileError, UserError
 from oneticket.files import DirectoryLock, is_writable, removed_if_failed
 from oneticket.models import create_model
 from oneticket.sparsity import Mask, magnitude_prune
@@ -114,16 +114,32 @@ class ImpRun:
         self.emit(RunStarted(self.spec, self.dir.root, self.data.steps_per_epoch, self.data.train_size,
                              str(self.data.device), len(finished)))
         results: list[LevelResult] = []
+        complete = self.dir.finished_results(self.spec) is not None  # nothing to train: check what is there
         for level in range(self.spec.levels + 1):
             done = self.dir.read_result(level)
             if done is None:
                 done = self.train_level(level)
             else:
+                if complete:
+                    self.check_files(done)
                 self.emit(LevelFinished(done, skipped=True))
             results.append(done)
             if done.diverged:
                 break
         return results
+
+    def check_files(self, done: LevelResult) -> None:
+        """A finished level's ticket and trained weights must still pass their checksums (checked
+        when a finished run is run again; a run that goes on reads and checks the level it derives
+        from). A damaged one is a one-line error that says how to make it again."""
+        if done.diverged:
+            return
+        try:
+            load_ticket(self.dir.ticket_file(done.level))
+            load_weights(self.dir.trained_file(done.level))
+        except TicketFileError as exc:
+            raise UserError(f"level {done.level} of run {self.dir.root.name} is damaged: {exc}. Delete "
+                            f"{self.dir.level_dir(done.level)} and the later level folders, then rerun to make them again") from None
 
     def level_mask(self, level: int) -> Mask:
         """Level 0: nothing pruned. Level L: prune level L-1's survivors by its trained magnitudes."""

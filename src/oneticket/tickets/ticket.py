@@ -2,8 +2,10 @@
 
 Layout: tensors ``mask.<weight name>`` (bool) and ``state.<name>`` (every parameter and buffer of
 the rewind-point model); safetensors metadata ``format``, ``version``, ``info`` (JSON, see
-:class:`TicketInfo`), ``order`` (the tensors in model order) and ``sha256`` (a digest of all
-tensors, so an edited file is detected).
+:class:`TicketInfo`), ``order`` (the tensors in model order), ``sha256`` (a digest of all tensors:
+the content's identity) and, from version 2, ``meta_sha256`` (a digest of the tensor digest and
+every other metadata field), so an edited tensor or an edited accuracy, dataset or rewind point is
+detected. Version-1 files still load, marked as not metadata-checked.
 Loading never unpickles anything.
 """
 
@@ -13,7 +15,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from safetensors import safe_open
@@ -25,7 +27,8 @@ from oneticket.sparsity import Mask
 
 TICKET_FORMAT = "oneticket.ticket"
 WEIGHTS_FORMAT = "oneticket.weights"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = ("1", "2")  # version 1: no metadata checksum
 MASK_PREFIX, STATE_PREFIX = "mask.", "state."
 
 
@@ -69,6 +72,8 @@ class Ticket:
     info: TicketInfo
     mask: Mask
     state: dict[str, torch.Tensor]  # rewind-point parameters and buffers
+    metadata_checked: bool = True  # False for a version-1 file: its metadata has no checksum
+    sha256: str = ""  # the digest of its tensors (mask + weights): what the ticket is
 
 
 def _digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -80,6 +85,12 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def _meta_digest(metadata: dict[str, str]) -> str:
+    """A digest of every metadata field but itself (the tensor digest included)."""
+    fields = {k: v for k, v in metadata.items() if k != "meta_sha256"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
 def _write(path: Path, tensors: dict[str, torch.Tensor], kind: str, info: dict[str, Any]) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     metadata = {
@@ -89,10 +100,18 @@ def _write(path: Path, tensors: dict[str, torch.Tensor], kind: str, info: dict[s
         "order": json.dumps(list(tensors)),  # safetensors sorts names; keep the model's layer order
         "sha256": _digest(tensors),
     }
+    metadata["meta_sha256"] = _meta_digest(metadata)
     write_bytes_atomic(path, serialize(tensors, metadata=metadata))  # a failed write is an OSError naming its cause
 
 
-def _read(path: Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+class _Contents(NamedTuple):
+    tensors: dict[str, torch.Tensor]  # in model order
+    info: dict[str, Any]
+    version: str
+    sha256: str  # of the tensors
+
+
+def _read(path: Path, kind: str) -> _Contents:
     path = Path(path)
     if not path.is_file():
         raise TicketFileError(f"{path}: no such file")
@@ -104,10 +123,14 @@ def _read(path: Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any
         raise TicketFileError(f"{path} is damaged or truncated, not a readable safetensors file ({exc})") from None
     if metadata.get("format") != kind:
         raise TicketFileError(f"{path} is not a {kind} file (format {metadata.get('format')!r})")
-    if metadata.get("version") != str(FORMAT_VERSION):
-        raise TicketFileError(f"{path} has format version {metadata.get('version')}; this oneticket reads version {FORMAT_VERSION}")
+    if metadata.get("version") not in READABLE_VERSIONS:
+        raise TicketFileError(f"{path} has format version {metadata.get('version')}; this oneticket reads versions "
+                              f"{', '.join(READABLE_VERSIONS)}: update oneticket")
     if metadata.get("sha256") != _digest(tensors):
         raise TicketFileError(f"{path} was modified after it was written (its checksum does not match); get a fresh copy")
+    if metadata["version"] != "1" and metadata.get("meta_sha256") != _meta_digest(metadata):
+        raise TicketFileError(f"{path}: its metadata was modified after it was written (its checksum does not "
+                              "match); get a fresh copy")
     try:
         info = json.loads(metadata["info"])
         order = json.loads(metadata["order"])
@@ -115,7 +138,7 @@ def _read(path: Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any
         raise TicketFileError(f"{path} has unreadable metadata ({exc})") from None
     if sorted(order) != sorted(tensors):
         raise TicketFileError(f"{path}: its tensor list does not match its metadata")
-    return {name: tensors[name] for name in order}, info
+    return _Contents({name: tensors[name] for name in order}, info, metadata["version"], metadata["sha256"])
 
 
 def save_ticket(path: Path, ticket: Ticket) -> None:
@@ -126,7 +149,7 @@ def save_ticket(path: Path, ticket: Ticket) -> None:
 
 def load_ticket(path: Path) -> Ticket:
     """Read and verify a ticket file (format, version, checksum, mask over existing weights)."""
-    tensors, raw_info = _read(path, TICKET_FORMAT)
+    tensors, raw_info, version, digest = _read(path, TICKET_FORMAT)
     try:
         info = TicketInfo(**raw_info)
     except TypeError as exc:
@@ -136,7 +159,7 @@ def load_ticket(path: Path) -> Ticket:
     for name, tensor in mask.items():
         if tensor.dtype != torch.bool or name not in state or state[name].shape != tensor.shape:
             raise TicketFileError(f"{path}: mask entry {name} does not match a weight of the same shape")
-    return Ticket(info, Mask(mask), state)
+    return Ticket(info, Mask(mask), state, metadata_checked=version != "1", sha256=digest)
 
 
 def save_weights(path: Path, state: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
@@ -145,7 +168,7 @@ def save_weights(path: Path, state: dict[str, torch.Tensor], info: dict[str, Any
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    return _read(path, WEIGHTS_FORMAT)[0]
+    return _read(path, WEIGHTS_FORMAT).tensors
 
 
 def check_ticket_fits(ticket: Ticket, model: str, width: float, model_options: dict[str, Any], path: Path | str = "ticket") -> None:
