@@ -259,3 +259,80 @@ def test_a_damaged_ticket_is_reported_on_rerun_and_listed_as_damaged(tmp_path: P
     assert main([*FIND, "--store", str(store)]) == 0
     again_masks, again = masks_and_accuracies(store, s)
     assert again == accuracies and all(a.equal(b) for a, b in zip(masks, again_masks))
+
+
+# --- content-addressed results and verified chains -----------------------------------------------
+
+TRANSFER = ["transfer", "--dataset", "digitsb", "--epochs", "1", "--batch-size", "64", "--train-size", "200",
+            "--device", "cpu"]
+
+
+@pytest.mark.slow
+def test_a_different_ticket_under_the_same_run_id_never_reuses_a_result(tmp_path: Path, capsys, caplog):
+    """The issue's case: two tickets of one run id and level (other bits) imported into one store;
+    each is trained, neither result is taken for the other's, both files are kept."""
+    from oneticket.tickets import load_ticket, save_ticket
+    from oneticket.tickets.ticket import Ticket
+
+    found = tmp_path / "found"
+    assert main([*FIND, "--store", str(found)]) == 0
+    (run,) = (found / "runs").iterdir()
+    first = run / "level_02" / "ticket.safetensors"
+    ticket = load_ticket(first)
+    state = dict(ticket.state)
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.dim() > 1)
+    state[name] = state[name] + 1e-3
+    other = tmp_path / "other.safetensors"
+    save_ticket(other, Ticket(ticket.info, ticket.mask, state))
+    store = tmp_path / "shared"
+    assert main(["tickets", "import", str(first), "--store", str(store)]) == 0
+    assert main([*TRANSFER, "--from", str(first), "--store", str(store)]) == 0
+    assert main(["tickets", "import", str(other), "--store", str(store)]) == 0
+    assert "imported beside a different ticket of the same run and level" in capsys.readouterr().out
+    assert main([*TRANSFER, "--from", str(other), "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "1 job(s) run, 0 already finished" in out
+    trainings = sorted((store / "trainings").glob("*/result.json"))
+    assert len(trainings) == 2
+    assert len(list((store / "imported").glob("*/level_02/ticket.safetensors"))) == 2
+
+    # a training folder whose recorded ticket is not the one now given: set aside, trained again
+    spec_file = trainings[0].parent / "spec.json"
+    record = json.loads(spec_file.read_text())
+    record["ticket_sha256"] = "0" * 64
+    spec_file.write_text(json.dumps(record))
+    source = first if record["spec"]["ticket"] == ticket.sha256 else other
+    with caplog.at_level(logging.WARNING, logger="oneticket"):
+        assert main([*TRANSFER, "--from", str(source), "--store", str(store)]) == 0
+    assert any("trained another ticket" in r.getMessage() for r in caplog.records)
+    assert len(list((store / "trainings" / ".superseded").glob("*/result.json"))) == 1
+    assert trainings[0].exists()
+
+
+@pytest.mark.slow
+def test_a_broken_chain_of_levels_is_one_line_naming_where_and_the_repair(tmp_path: Path, capsys):
+    store, elsewhere = tmp_path / "store", tmp_path / "elsewhere"
+    args = [*FIND, "--levels", "3"]
+    assert main([*args, "--store", str(store)]) == 0
+    (run,) = (store / "runs").iterdir()
+    s = ImpSpec(model="vgg19", width=0.0625, dataset="digits", train_size=256, epochs=2, batch_size=64, levels=3)
+    masks, accuracies = masks_and_accuracies(store, s)
+    (run / "level_01" / "result.json").unlink()  # a middle level's result gone: the later ones derive from nothing
+    capsys.readouterr()
+    assert main([*args, "--store", str(store)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: run {run.name}: level 2 is finished but level 1, which it was pruned from, has no result. "
+                   f"To recompute from level 1: delete the folders level_01 to level_03 in {run} and rerun the same command")
+
+    # a level replaced by another computation of it (here: one with a different level 0)
+    assert main([*args, "--seed", "0", "--store", str(elsewhere), "--rewind", "2it"]) == 0
+    shutil.rmtree(run / "level_01")
+    (other,) = (elsewhere / "runs").iterdir()
+    shutil.copytree(other / "level_01", run / "level_01")
+    assert main([*args, "--store", str(store)]) == 2
+    assert "level 1 was pruned from other weights than level 0's" in capsys.readouterr().err
+    for level in (1, 2, 3):  # the repair it names
+        shutil.rmtree(run / f"level_{level:02d}")
+    assert main([*args, "--store", str(store)]) == 0
+    again_masks, again = masks_and_accuracies(store, s)
+    assert again == accuracies and all(a.equal(b) for a, b in zip(masks, again_masks))

@@ -107,7 +107,10 @@ def import_(
     """Verify tickets and copy them into the store, where 'oneticket transfer --from RUN_ID' finds them."""
     done = import_tickets(source, _store(store))
     for destination, new in done:
-        console.print(f"{'imported' if new else 'already there'}: {destination}")
+        beside = "-" in destination.parent.parent.name  # <run id>-<content>: another ticket had its place
+        what = "imported beside a different ticket of the same run and level" if beside and new else \
+            "imported" if new else "already there"
+        console.print(f"{what}: {destination}", soft_wrap=True, markup=False)
 
 
 @tickets_app.command("verify")

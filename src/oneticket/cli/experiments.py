@@ -392,7 +392,7 @@ def ticket_files(source: str, store: Path) -> list[Path]:
     path = Path(source).expanduser()
     if path.is_file():
         return [path]
-    if not path.exists() and len(source) == 16:
+    if not path.exists() and "/" not in source:  # a run id (or <run id>-<content> of an imported twin)
         found = [root / source for root in (runs_root(store), imported_root(store)) if (root / source).is_dir()]
         path = found[0] if found else path
     if path.is_dir():
@@ -444,7 +444,8 @@ def transfer(
         if wanted is not None and info.level not in wanted:
             continue
         spec = build_spec(TrainSpec, dict(
-            source=info.run_id, level=info.level, model=info.model, dataset=dataset, optimizer=optimizer, epochs=epochs,
+            source=info.run_id, level=info.level, ticket=load_ticket(path).sha256, model=info.model, dataset=dataset,
+            optimizer=optimizer, epochs=epochs,
             batch_size=batch_size, train_size=train_size, seed=seed, mask=mask, weights=weights, precision=precision,
             lr=lr, lr_scaling=lr_scaling, warmup=warmup, augment=augment))
         graph.add(TrainJob(spec, TicketSource.of_ticket(info), path))

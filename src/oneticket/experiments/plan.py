@@ -20,7 +20,7 @@ from oneticket.data import dataset_info, load_dataset
 from oneticket.data.splits import half_indices
 from oneticket.errors import UserError
 from oneticket.experiments.graph import ImpJob, Job, JobGraph, TrainJob
-from oneticket.tickets import RunDir, TrainingDir, find_ticket_file, runs_root, trainings_root
+from oneticket.tickets import LevelResult, RunDir, TrainingDir, find_ticket_file, runs_root, trainings_root
 from oneticket.training import Speed
 from oneticket.training.speed import eval_interval, evaluated_epochs
 
@@ -109,15 +109,23 @@ def training_status(job: TrainJob, store: Path, sizes: DatasetSizes = OFFICIAL_S
     directory = TrainingDir(trainings_root(store) / job.spec.job_id())
     result = directory.read_result()
     cost = _cost_per_training(job.spec.dataset, job.spec.train_size, job.epochs_per_training, sizes)
-    if result is not None:
-        return JobStatus(job, "failed" if result.diverged else "done", 1, 1, 0, 0)
     source = RunDir(runs_root(store) / job.spec.source)
     level_result = source.read_result(job.spec.level)
+    if result is not None and not _trained_another_ticket(directory, job, level_result):
+        return JobStatus(job, "failed" if result.diverged else "done", 1, 1, 0, 0)
     if level_result is not None and level_result.diverged:
         return JobStatus(job, "failed", 0, 1, 0, 0)
     ticket = job.ticket_file or find_ticket_file(store, job.spec.source, job.spec.level)
     state = "partial" if directory.checkpoint_file.exists() else "todo" if ticket is not None else "waiting"
     return JobStatus(job, state, 0, 1, job.epochs_per_training, cost)
+
+
+def _trained_another_ticket(directory: TrainingDir, job: TrainJob, level_result: LevelResult | None) -> bool:
+    """Whether a finished training's recorded ticket differs from the ticket the job names now (a
+    source level computed again, say): then it is to be trained again, never reused."""
+    trained = directory.trained_ticket()
+    current = job.spec.ticket or (level_result.ticket_sha256 if level_result is not None else None)
+    return trained is not None and current is not None and trained != current
 
 
 def job_status(job: Job, store: Path, sizes: DatasetSizes = OFFICIAL_SIZES) -> JobStatus:

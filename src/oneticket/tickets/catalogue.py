@@ -159,14 +159,26 @@ def import_tickets(source: Path, store: Path) -> list[tuple[Path, bool]]:
     done = []
     for path in files:
         info = verify_ticket(path).info
+        content = load_ticket(path).sha256
         destination = RunDir(imported_root(store) / info.run_id).ticket_file(info.level)
-        if destination.exists() and file_sha256(destination) == file_sha256(path):
+        if destination.exists() and _content(destination) != content:
+            # another ticket under the same run id and level (another machine's bits, say): keep both
+            destination = RunDir(imported_root(store) / f"{info.run_id}-{content[:8]}").ticket_file(info.level)
+        if destination.exists() and _content(destination) == content:
             done.append((destination, False))
             continue
         with atomic_path(destination) as tmp:
             shutil.copyfile(path, tmp)
         done.append((destination, True))
     return done
+
+
+def _content(path: Path) -> str | None:
+    """The tensor digest of a ticket file (None when it cannot be read)."""
+    try:
+        return load_ticket(path).sha256
+    except TicketFileError:
+        return None
 
 
 @dataclass(frozen=True)

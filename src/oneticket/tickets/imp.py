@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -22,9 +22,9 @@ from oneticket.errors import TicketFileError, UserError
 from oneticket.files import DirectoryLock, is_writable, removed_if_failed
 from oneticket.models import create_model
 from oneticket.sparsity import Mask, magnitude_prune
-from oneticket.tickets.rundir import LevelResult, RunDir
+from oneticket.tickets.rundir import LevelResult, RunDir, chain_link
 from oneticket.tickets.spec import ImpSpec
-from oneticket.tickets.ticket import Ticket, TicketInfo, load_ticket, load_weights, save_ticket, save_weights
+from oneticket.tickets.ticket import Ticket, TicketInfo, load_ticket, load_weights, save_ticket, save_weights, weights_sha256
 from oneticket.training import EpochRecord, Speed, TrainHooks, train
 
 
@@ -114,6 +114,7 @@ class ImpRun:
         self.emit(RunStarted(self.spec, self.dir.root, self.data.steps_per_epoch, self.data.train_size,
                              str(self.data.device), len(finished)))
         results: list[LevelResult] = []
+        self.check_chain()
         complete = self.dir.finished_results(self.spec) is not None  # nothing to train: check what is there
         for level in range(self.spec.levels + 1):
             done = self.dir.read_result(level)
@@ -128,6 +129,28 @@ class ImpRun:
                 break
         return results
 
+    def check_chain(self) -> None:
+        """Every finished level must derive from the level before it as that level is now: a
+        finished level after an unfinished one, or one recorded as pruned from other files than
+        the previous level's, is a one-line error naming where the chain breaks and the repair."""
+        results = [self.dir.read_result(level) for level in range(self.spec.levels + 1)]
+        for level in range(1, len(results)):
+            done, previous = results[level], results[level - 1]
+            if done is None:
+                continue
+            if previous is None:
+                self._broken(level - 1, f"level {level} is finished but level {level - 1}, which it was pruned from, "
+                                        "has no result")
+            elif done.derived_from is not None and chain_link(previous) is not None and \
+                    done.derived_from != chain_link(previous):
+                self._broken(level, f"level {level} was pruned from other weights than level {level - 1}'s as they "
+                                    "are now (that level was computed again)")
+
+    def _broken(self, first_bad: int, why: str) -> None:
+        last = self.spec.levels
+        raise UserError(f"run {self.dir.root.name}: {why}. To recompute from level {first_bad}: delete the folders "
+                        f"level_{first_bad:02d} to level_{last:02d} in {self.dir.root} and rerun the same command")
+
     def check_files(self, done: LevelResult) -> None:
         """A finished level's ticket and trained weights must still pass their checksums (checked
         when a finished run is run again; a run that goes on reads and checks the level it derives
@@ -135,8 +158,11 @@ class ImpRun:
         if done.diverged:
             return
         try:
-            load_ticket(self.dir.ticket_file(done.level))
-            load_weights(self.dir.trained_file(done.level))
+            ticket = load_ticket(self.dir.ticket_file(done.level)).sha256
+            trained = weights_sha256(self.dir.trained_file(done.level))
+            if done.ticket_sha256 is not None and (ticket, trained) != (done.ticket_sha256, done.trained_sha256):
+                raise TicketFileError(f"{self.dir.level_dir(done.level)}: its files are not the ones its result "
+                                      "was recorded with (replaced by another run's?)")
         except TicketFileError as exc:
             raise UserError(f"level {done.level} of run {self.dir.root.name} is damaged: {exc}. Delete "
                             f"{self.dir.level_dir(done.level)} and the later level folders, then rerun to make them again") from None
@@ -166,6 +192,8 @@ class ImpRun:
         outcome = train(self.model, self.data, self.settings, mask.to(self.data.device), checkpoint, hooks, speed=self.speed)
         result = LevelResult.of_training(level, mask, outcome, time.perf_counter() - began, self.data.device,
                                          (self.data.train_size, len(self.data.test_labels)))
+        if level > 0:
+            result = replace(result, derived_from=chain_link(self.dir.read_result(level - 1)))
         if not outcome.diverged:
             result = self._save_level(level, mask, result)
         self.dir.write_result(result)
@@ -178,8 +206,8 @@ class ImpRun:
         save_weights(trained_file, _cpu_state(self.model), {"run_id": self.spec.run_id(), "level": level})
         save_ticket(ticket_file, Ticket(self.ticket_info(level, result), mask.to("cpu"), self.rewind_state))
         root = self.dir.root
-        return LevelResult(**{**asdict(result), "ticket": str(ticket_file.relative_to(root)),
-                              "trained": str(trained_file.relative_to(root))})
+        return replace(result, ticket=str(ticket_file.relative_to(root)), trained=str(trained_file.relative_to(root)),
+                       ticket_sha256=load_ticket(ticket_file).sha256, trained_sha256=weights_sha256(trained_file))
 
     def ticket_info(self, level: int, result: LevelResult) -> TicketInfo:
         spec = self.spec

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +44,9 @@ class LevelResult:
     ticket: str | None = None  # relative to the run directory
     trained: str | None = None
     provenance: dict[str, Any] | None = None  # what computed it (see oneticket.provenance); None in older results
+    ticket_sha256: str | None = None  # content digests of this level's ticket and trained weights (None in older results)
+    trained_sha256: str | None = None
+    derived_from: str | None = None  # chain_link() of the level it was pruned from (None at level 0 and in older results)
 
     @property
     def diverged(self) -> bool:
@@ -69,6 +73,13 @@ class LevelResult:
             message=outcome.diverged,
             provenance=made,
         )
+
+
+def chain_link(result: LevelResult) -> str | None:
+    """What the next level records as ``derived_from``: a digest of this level's ticket and trained weights."""
+    if result.ticket_sha256 is None or result.trained_sha256 is None:
+        return None
+    return hashlib.sha256(f"{result.ticket_sha256}:{result.trained_sha256}".encode()).hexdigest()
 
 
 def read_result_file(path: Path, remedy: str) -> LevelResult | None:

@@ -171,6 +171,11 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return _read(path, WEIGHTS_FORMAT).tensors
 
 
+def weights_sha256(path: Path) -> str:
+    """The digest of a weights file's tensors (verified as it is read)."""
+    return _read(path, WEIGHTS_FORMAT).sha256
+
+
 def check_ticket_fits(ticket: Ticket, model: str, width: float, model_options: dict[str, Any], path: Path | str = "ticket") -> None:
     """Raise a readable error when a ticket was made for another architecture or width."""
     info = ticket.info

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -58,6 +59,8 @@ from oneticket.training import Speed, TrainHooks, train
 MaskKind = Literal["ticket", "random", "random-layerwise"]
 WeightsKind = Literal["ticket", "random"]
 
+log = logging.getLogger("oneticket")
+
 # (mask, weights) -> the name a series of such trainings goes by
 KINDS: dict[tuple[str, str], str] = {
     ("ticket", "ticket"): "transfer",
@@ -76,6 +79,8 @@ class TrainSpec(Schedule, BaseModel):
 
     source: str = Field(..., pattern=r"^[0-9a-f]{16}$", description="run id of the IMP run that found the ticket")
     level: int = Field(..., ge=0, description="the ticket's pruning level")
+    ticket: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
+                               description="sha256 of the ticket's tensors, when known up front (a ticket file)")
     model: ModelName = Field(..., description="the ticket's model (fixes the default schedule)")
     dataset: DatasetName = Field(..., description="target dataset")
     optimizer: Literal["sgd", "adam"] = Field("sgd", description="target optimizer")
@@ -110,6 +115,8 @@ class TrainSpec(Schedule, BaseModel):
         fields = self.model_dump()
         if self.precision == "fp32":
             fields.pop("precision")  # as in ImpSpec: fp32 is the unhashed default
+        if self.ticket is None:
+            fields.pop("ticket")  # unknown up front (an experiment's own run): checked when trained
         self.hash_recipe(fields)
         fields["epochs"] = self.num_epochs
         fields["kind"] = "train"
@@ -179,11 +186,31 @@ class TrainingDir:
     def read_result(self) -> LevelResult | None:
         return read_result_file(self.result_file, "delete it to train again")
 
-    def write_spec(self, spec: TrainSpec) -> None:
-        record = {"job_id": spec.job_id(), "hashed": spec.hashed(), "spec": spec.model_dump(), "kind": spec.kind}
+    def write_spec(self, spec: TrainSpec, ticket: Ticket) -> None:
+        record = {"job_id": spec.job_id(), "hashed": spec.hashed(), "spec": spec.model_dump(), "kind": spec.kind,
+                  "ticket_sha256": ticket.sha256}
         if self.spec_file.exists() and read_json(self.spec_file).get("hashed") != record["hashed"]:
             raise UserError(f"{self.root} holds a different training than this spec; move it away or use another --store")
         write_json_atomic(self.spec_file, record)
+
+    def trained_ticket(self) -> str | None:
+        """The sha256 of the ticket this folder trains (None before it started, or when written by
+        a oneticket that did not record it)."""
+        if not self.spec_file.exists():
+            return None
+        return read_json(self.spec_file).get("ticket_sha256")
+
+    def set_aside(self) -> Path:
+        """Move this folder to ``<trainings>/.superseded/<job id>-<n>`` (kept, out of the way)."""
+        parent, n = self.root.parent / ".superseded", 1
+        while (parent / f"{self.root.name}-{n}").exists():
+            n += 1
+        aside = parent / f"{self.root.name}-{n}"
+        aside.mkdir(parents=True)
+        for path in self.root.iterdir():
+            if path.name != ".lock":  # the lock stays with the folder the caller holds
+                path.rename(aside / path.name)
+        return aside
 
 
 def trainings_root(store: Path) -> Path:
@@ -203,6 +230,11 @@ def train_ticket(
     Emits the same events as an IMP level (``level`` = the ticket's level). The caller holds the
     directory's lock and gives ``data`` loaded for ``spec`` (its dataset, subset and batch size).
     """
+    recorded = directory.trained_ticket()
+    if recorded is not None and recorded != ticket.sha256:  # this result (or checkpoint) is another ticket's
+        aside = directory.set_aside()
+        log.warning("%s trained another ticket of run %s level %d (sha256 %s..., now %s...); set aside in %s, "
+                    "training this one", directory.root, spec.source, spec.level, recorded[:12], ticket.sha256[:12], aside)
     done = directory.read_result()
     if done is not None:
         on_event(LevelFinished(done, skipped=True))
@@ -211,7 +243,7 @@ def train_ticket(
         raise UserError(f"data for {spec.dataset} has {data.num_classes} classes, expected {spec.num_classes}")
     began = time.perf_counter()
     settings = spec.train_settings(spec.seeds()["train"], data.steps_per_epoch)
-    directory.write_spec(spec)
+    directory.write_spec(spec, ticket)
     model, mask = ticket_model(ticket, spec)
     model = model.to(data.device)
     level = spec.level
