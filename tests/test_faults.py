@@ -336,3 +336,97 @@ def test_a_broken_chain_of_levels_is_one_line_naming_where_and_the_repair(tmp_pa
     assert main([*args, "--store", str(store)]) == 0
     again_masks, again = masks_and_accuracies(store, s)
     assert again == accuracies and all(a.equal(b) for a, b in zip(masks, again_masks))
+
+
+# --- several processes, one store ----------------------------------------------------------------
+
+SHARED = """
+name = "shared"
+models = [{ name = "vgg19", width = 0.0625 }]
+sources = [{ dataset = "digitsa" }, { dataset = "digitsb" }]
+targets = ["digitsa", "digitsb"]
+baselines = ["own", "random"]
+seeds = [0]
+[scale]
+epochs = 2
+batch_size = 64
+train_size = 200
+augment = "none"
+[pruning]
+levels = 2
+rate = 0.5
+train_levels = [1, 2]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [["--threads", "1"], ["--workers", "1"]])
+def test_two_runs_on_one_store_share_the_work_and_equal_one_run(tmp_path: Path, how: list[str]):
+    """Two 'oneticket run' processes started together on one store both finish, each job is computed
+    once (the in-process executor: the two processes' 'run' counts add up to the graph), and the
+    results equal one process's."""
+    from oneticket.experiments import expand, parse_experiment, tidy_rows
+
+    spec_file = tmp_path / "shared.toml"
+    spec_file.write_text(SHARED)
+    shared, alone = tmp_path / "shared", tmp_path / "alone"
+    command = [sys.executable, "-m", "oneticket", "run", str(spec_file), "--device", "cpu", *how]
+    both = [subprocess.Popen([*command, "--store", str(shared)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=ENV) for _ in range(2)]
+    outputs = [p.communicate() for p in both]
+    assert [p.returncode for p in both] == [0, 0], [err for _, err in outputs]
+    assert cli("run", str(spec_file), "--store", str(alone), "--device", "cpu", *how).returncode == 0
+    graph = expand(parse_experiment(SHARED))
+    if how[0] == "--threads":
+        ran = [int(out.split(" job(s) run")[0].split()[-1]) for out, _ in outputs]
+        assert sum(ran) == len(graph.jobs) == 10, ran
+    numbers = {store: [(r.kind, r.source, r.target, r.level, r.test_accuracy) for r in tidy_rows(graph, store)]
+               for store in (shared, alone)}
+    assert len(numbers[alone]) == 14 and numbers[shared] == numbers[alone]
+
+
+# --- kill -9 at random moments -------------------------------------------------------------------
+
+RUN_KILLER = """
+import os, signal, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from oneticket.experiments import expand, load_experiment
+from oneticket.experiments.executor import LocalExecutor
+from oneticket.tickets import StepDone
+target, seen = int(sys.argv[3]), [0]
+def on_event(event):
+    if isinstance(event, StepDone):
+        seen[0] += 1
+        if seen[0] == target:
+            os.kill(os.getpid(), signal.SIGKILL)
+LocalExecutor(Path(sys.argv[2]), on_event=on_event).run(expand(load_experiment(Path(sys.argv[1]))))
+"""
+
+
+@pytest.mark.slow
+def test_run_killed_at_random_steps_resumes_to_the_same_numbers(tmp_path: Path):
+    """SIGKILL at three seeded random training steps of an experiment (each kill in a new process),
+    then a rerun: the same numbers as an uninterrupted run, no temporary files left."""
+    import random
+
+    from oneticket.experiments import expand, parse_experiment, tidy_rows
+
+    spec_file = tmp_path / "shared.toml"
+    spec_file.write_text(SHARED)
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+
+    def run(store: Path, kill_at: int) -> int:
+        args = [sys.executable, "-c", RUN_KILLER, str(spec_file), str(store), str(kill_at)]
+        return subprocess.run(args, capture_output=True, text=True, env=ENV).returncode
+
+    assert run(clean, 0) == 0
+    for kill_at in random.Random(11).sample(range(1, 30), 3):  # steps counted from each process's start
+        assert run(killed, kill_at) == -9
+    assert run(killed, 0) == 0
+    graph = expand(parse_experiment(SHARED))
+    numbers = [[(r.kind, r.source, r.target, r.level, r.test_accuracy) for r in tidy_rows(graph, store)]
+               for store in (clean, killed)]
+    assert len(numbers[0]) == 14 and numbers[0] == numbers[1]
+    assert not stray_files(killed)

@@ -88,6 +88,34 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+class DirectoryBusy(UserError):
+    """Another process holds the directory's lock."""
+
+
+def held_elsewhere(directory: Path) -> bool:
+    """Whether another process holds ``directory``'s lock right now (a probe: nothing is kept)."""
+    path = Path(directory) / ".lock"
+    if not path.exists():
+        return False
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def wait_until_free(directory: Path) -> None:
+    """Block until no process holds ``directory``'s lock (returns at once if none does)."""
+    path = Path(directory) / ".lock"
+    if not path.exists():
+        return
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class DirectoryLock:
     """An exclusive, process-wide lock on a directory (released automatically if the process dies)."""
 
@@ -105,7 +133,7 @@ class DirectoryLock:
             handle.seek(0)
             owner = handle.read().strip() or "another process"
             handle.close()
-            raise UserError(
+            raise DirectoryBusy(
                 f"{self.what} {self.path.parent} is in use by process {owner}; "
                 "wait for it to finish or stop it, then rerun"
             ) from None

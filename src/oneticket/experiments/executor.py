@@ -4,7 +4,9 @@ Finished jobs are skipped, partial ones resume from their checkpoints (each IMP 
 training checkpoints every epoch), and every finished level or training is recorded in the
 results index at once. A job whose ticket can never exist (its IMP run diverged before that level)
 is reported as failed and the rest of the graph goes on. Datasets are loaded once and kept on the
-device while consecutive jobs use them.
+device while consecutive jobs use them. Several processes may run on one store: a job another
+process holds (and any training that needs it) is put off until the jobs nobody holds are done,
+then waited for and taken over if it is not finished, so each job is computed once.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from pathlib import Path
 
 import torch
 
-from oneticket.experiments.graph import ImpJob, Job, JobGraph
+from oneticket.experiments.graph import ImpJob, Job, JobGraph, TrainJob
 from oneticket.experiments.plan import JobStatus, job_status
 from oneticket.experiments.store import ResultsIndex
 from oneticket.experiments.work import DataCache, job_directory, run_job
+from oneticket.files import DirectoryBusy, held_elsewhere, wait_until_free
 from oneticket.tickets import Event, LevelFinished
 from oneticket.training import Speed
 
@@ -77,22 +80,38 @@ class LocalExecutor:
         summary = Summary()
         began = time.perf_counter()
         jobs = graph.ordered()
+        held: dict[str, Job] = {}  # jobs another process holds, and the trainings that need them
         for position, job in enumerate(jobs, 1):
-            status = job_status(job, self.store)
-            self.emit(JobStarted(job, position, len(jobs), status))
-            if status.finished:
-                summary.skipped += 1
-                self.emit(JobEnded(job, "skipped", 0.0))
-                continue
-            started = time.perf_counter()
-            failure = self.run_job(job)
-            if failure is None:
-                summary.done += 1
-            else:
-                summary.failed.append((job, failure))
-            self.emit(JobEnded(job, "failed" if failure else "done", time.perf_counter() - started, failure))
+            needs = job.depends_on[0] if isinstance(job, TrainJob) else None
+            if needs in held or held_elsewhere(job_directory(job, self.store)) or not self._attempt(job, position, len(jobs), summary):
+                held[job.id] = job  # do the jobs nobody holds first
+        for position, job in enumerate(held.values(), len(jobs) - len(held) + 1):
+            while True:  # then wait for each held one and take it over if it is not finished
+                wait_until_free(job_directory(job, self.store))
+                if self._attempt(job, position, len(jobs), summary):
+                    break
         summary.seconds = time.perf_counter() - began
         return summary
+
+    def _attempt(self, job: Job, position: int, count: int, summary: Summary) -> bool:
+        """Run (or skip) one job; False, with nothing done, when another process holds it."""
+        status = job_status(job, self.store)
+        self.emit(JobStarted(job, position, count, status))
+        if status.finished:
+            summary.skipped += 1
+            self.emit(JobEnded(job, "skipped", 0.0))
+            return True
+        started = time.perf_counter()
+        try:
+            failure = self.run_job(job)
+        except DirectoryBusy:
+            return False
+        if failure is None:
+            summary.done += 1
+        else:
+            summary.failed.append((job, failure))
+        self.emit(JobEnded(job, "failed" if failure else "done", time.perf_counter() - started, failure))
+        return True
 
     def run_job(self, job: Job) -> str | None:
         """Run one job; returns why it failed, or None."""

@@ -3,10 +3,12 @@
 The local executor calls it in its own process; the Ray executor calls it in a worker. It loads
 the job's data through a :class:`DataCache`, holds the job directory's lock, resumes from
 checkpoints, and returns what it finished; recording results in the index is the caller's part.
+A task whose folder another process holds waits for it, then reads back or resumes its work.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +18,7 @@ import torch
 from oneticket.data import DeviceData, load_dataset
 from oneticket.errors import UserError
 from oneticket.experiments.graph import ImpJob, Job, TrainJob
-from oneticket.files import DirectoryLock, removed_if_failed
+from oneticket.files import DirectoryBusy, DirectoryLock, removed_if_failed, wait_until_free
 from oneticket.tickets import (
     Event,
     EventSink,
@@ -36,6 +38,8 @@ from oneticket.training import Speed
 
 if TYPE_CHECKING:
     from oneticket.experiments.tasks import Task
+
+log = logging.getLogger("oneticket")
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,12 @@ def run_task(task: Task, store: Path, data: DataCache, speed: Speed, on_event: E
             starts.append(event.resumed_epoch)
         on_event(event)
 
-    outcome = run_job(task.job, store, data, speed, note_resume, through_level=task.level)
+    while True:
+        try:
+            outcome = run_job(task.job, store, data, speed, note_resume, through_level=task.level)
+            break
+        except DirectoryBusy as busy:  # another process (another 'oneticket run' on this store) has it
+            log.warning("%s; waiting for it", str(busy).split(";")[0])
+            wait_until_free(job_directory(task.job, store))  # then read its result back, or resume it
     finished = tuple(r for r in outcome.results if task.level is None or r.level == task.level)
     return TaskOutcome(finished, outcome.failure, starts[0] if starts else 0)
