@@ -430,3 +430,32 @@ def test_run_killed_at_random_steps_resumes_to_the_same_numbers(tmp_path: Path):
                for store in (clean, killed)]
     assert len(numbers[0]) == 14 and numbers[0] == numbers[1]
     assert not stray_files(killed)
+
+
+@pytest.mark.slow
+def test_an_empty_spec_json_is_written_again(tmp_path: Path):
+    store = tmp_path / "store"
+    assert main([*FIND, "--store", str(store)]) == 0
+    (run,) = (store / "runs").iterdir()
+    (run / "spec.json").write_bytes(b"")
+    assert main([*FIND, "--store", str(store)]) == 0
+    assert json.loads((run / "spec.json").read_text())["run_id"] == run.name
+
+
+@pytest.mark.slow
+def test_find_killed_at_seeded_random_steps_resumes_identically(tmp_path: Path):
+    """SIGKILL at three seeded random (level, epoch, step) points of a tiny find, then a rerun:
+    the masks and accuracies of an uninterrupted run, and no temporary files."""
+    import random
+
+    s = spec(levels=2, epochs=3)
+    find_tickets(s, tmp_path / "clean")
+    killed = tmp_path / "killed"
+    rng = random.Random(5)
+    points = sorted({(rng.randrange(3), rng.randrange(3), rng.randrange(4)) for _ in range(3)})
+    for level, epoch, step in points:
+        run_and_kill(s, killed, level, epoch, step)
+    find_tickets(s, killed)
+    assert masks_and_accuracies(killed, s)[1] == masks_and_accuracies(tmp_path / "clean", s)[1]
+    assert all(a.equal(b) for a, b in zip(masks_and_accuracies(killed, s)[0], masks_and_accuracies(tmp_path / "clean", s)[0]))
+    assert not stray_files(killed)

@@ -13,6 +13,7 @@ import fcntl
 import functools
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +87,16 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A JSON record oneticket can write again (a ``spec.json``): ``{}`` when it is missing, empty
+    or damaged (a crash of an older version, an editor), so the caller rewrites it."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 class DirectoryBusy(UserError):
@@ -199,3 +210,34 @@ def removed_if_failed(directory: Path, fresh: bool,
                 path.unlink(missing_ok=True)
             directory.rmdir()
         raise
+
+
+def storage_fault_message(exc: OSError) -> str | None:
+    """One line for an OS error the user can fix (disk full, permissions, a file where a folder
+    should be), naming the path; None for others (a bug: let it show)."""
+    path = exc.filename or "the store"
+    again = "then rerun the same command: finished work is kept"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        needed = getattr(exc, "needed", None)
+        size = f"needs {needed / 2**20:.1f} MiB, " if needed else ""
+        return f"no space left to write {path} ({size}{_free_space(path)} free there); free some space, {again}"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied: {path}; choose a folder you can write (--store, --out, --data-dir) or fix its permissions, {again}"
+    if exc.errno == errno.EROFS:
+        return f"{path} is on a read-only file system; choose a folder you can write (--store, --out), {again}"
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"{path}: a file stands where a folder is needed; choose another --store or move the file, {again}"
+    if exc.errno in (errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP):
+        return f"{path}: cannot be reached or created; check the path given (--store, --data-dir, --out), {again}"
+    return None
+
+
+def _free_space(path: str) -> str:
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "unknown space"
+    return f"{free / 2**20:.1f} MiB"

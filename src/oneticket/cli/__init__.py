@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import errno
 import logging
-import shutil
 import signal
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +12,7 @@ from rich.console import Console
 
 from oneticket.cli.options import HelpGroup
 from oneticket.errors import UserError
+from oneticket.files import storage_fault_message
 
 app = typer.Typer(
     cls=HelpGroup,
@@ -92,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         return EXIT_BAD_INPUT
     except OSError as exc:
-        message = system_fault(exc)
+        message = storage_fault_message(exc)
         if message is None:
             raise
         err_console.print(f"error: {message}", markup=False, soft_wrap=True)
@@ -118,37 +116,6 @@ def _on_sigterm(signum: int, frame: object) -> None:
     """Stop as Ctrl-C does (the same cleanup and checkpoints), then exit 143."""
     _SIGNALLED.append(signum)
     raise KeyboardInterrupt
-
-
-def system_fault(exc: OSError) -> str | None:
-    """One line for an OS error the user can fix (disk full, permissions, a file where a folder
-    should be), naming the path; None for others (a bug: let it show)."""
-    path = exc.filename or "the store"
-    again = "then rerun the same command: finished work is kept"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        needed = getattr(exc, "needed", None)
-        size = f"needs {needed / 2**20:.1f} MiB, " if needed else ""
-        return f"no space left to write {path} ({size}{_free_space(path)} free there); free some space, {again}"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"permission denied: {path}; choose a folder you can write (--store, --out, --data-dir) or fix its permissions, {again}"
-    if exc.errno == errno.EROFS:
-        return f"{path} is on a read-only file system; choose a folder you can write (--store, --out), {again}"
-    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
-        return f"{path}: a file stands where a folder is needed; choose another --store or move the file, {again}"
-    if exc.errno in (errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP):
-        return f"{path}: cannot be reached or created; check the path given (--store, --data-dir, --out), {again}"
-    return None
-
-
-def _free_space(path: str) -> str:
-    folder = Path(path)
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return "unknown space"
-    return f"{free / 2**20:.1f} MiB"
 
 
 def run() -> None:  # console-script entry point

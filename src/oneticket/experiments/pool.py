@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -38,6 +39,7 @@ from oneticket.experiments.schedule import Schedule
 from oneticket.experiments.store import ResultsIndex
 from oneticket.experiments.tasks import Task, TaskEnded, task_graph
 from oneticket.experiments.work import DataCache, TaskOutcome, run_task
+from oneticket.files import storage_fault_message
 from oneticket.tickets import EpochDone, Event, LevelFinished, LevelStarted, StepDone
 from oneticket.training import Speed
 
@@ -60,12 +62,27 @@ PoolEvent = JobStarted | JobEnded | TaskEnded | WorkerEvent
 _WORKER: dict[str, Any] = {}  # per worker process: its data cache and the driver's event queue
 
 
-def _start_worker(data_dir: Path | None, device: str, threads: int, events: Any) -> None:
+def _start_worker(data_dir: Path | None, device: str, threads: int, events: Any, driver: int) -> None:
     for stop in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and SIGTERM are the driver's: it stops the workers
         signal.signal(stop, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
     torch.set_num_threads(threads)
     _WORKER["cache"] = DataCache(data_dir, torch.device(device), show_progress=False)
     _WORKER["events"] = events
+
+
+def _exit_with(driver: int) -> None:
+    """End this worker once the driver is gone (killed with -9, it cannot stop its workers): a
+    task in flight loses only its progress since its last checkpoint."""
+    while True:
+        time.sleep(DRIVER_CHECK_S)
+        try:
+            os.kill(driver, 0)
+        except ProcessLookupError:
+            os._exit(1)
+
+
+DRIVER_CHECK_S = 1.0
 
 
 def _shown(event: Event) -> bool:
@@ -140,7 +157,7 @@ class PoolExecutor:
         self._events = context.Queue()
         pool = ProcessPoolExecutor(max_workers=min(self.workers, max(1, len(tasks.tasks))), mp_context=context,
                                    initializer=_start_worker,
-                                   initargs=(self.data_dir, self.device, self.threads_per_worker, self._events))
+                                   initargs=(self.data_dir, self.device, self.threads_per_worker, self._events, os.getpid()))
         store = str(self.store.resolve())
         try:
             schedule = Schedule(graph, tasks, self.store, self.index, self.emit,
@@ -181,6 +198,8 @@ class PoolExecutor:
             raise
         except UserError as exc:
             return TaskEnded(task, "failed", 0.0, message=str(exc))
+        except OSError as exc:  # disk full, permissions: the same one line as the in-process executor gives
+            return TaskEnded(task, "failed", 0.0, message=storage_fault_message(exc) or _one_line(exc))
         except BaseException as exc:  # a worker died or the task raised: report it, the graph goes on
             return TaskEnded(task, "failed", 0.0, message=_one_line(exc))
         self._forward_events()

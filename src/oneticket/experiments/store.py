@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 from oneticket.errors import UserError
-from oneticket.files import is_writable, read_json
+from oneticket.files import is_writable, read_json, read_record
 from oneticket.tickets import LevelResult, RunDir, runs_root, trainings_root
 
 INDEX_FILE = "results.sqlite"
@@ -68,9 +69,7 @@ class ResultsIndex:
         self.store.mkdir(parents=True, exist_ok=True)
         try:
             with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(SCHEMA)
-                _add_new_columns(conn)
+                _prepare(conn)
                 with conn:  # one transaction: committed on success, rolled back on error
                     yield conn
         except sqlite3.DatabaseError as exc:
@@ -152,6 +151,23 @@ def _index_runs(conn: sqlite3.Connection, store: Path) -> int:
     return len(found)
 
 
+def _prepare(conn: sqlite3.Connection) -> None:
+    """WAL mode and the schema. Switching to WAL and creating tables take locks SQLite's busy
+    timeout does not always wait for (two processes opening a new store at once): retry those."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+            _add_new_columns(conn)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _with_provenance(row: dict[str, Any]) -> dict[str, Any]:
     row["provenance"] = json.loads(row["provenance"]) if row.get("provenance") else {}
     return row
@@ -187,7 +203,7 @@ def _write_result(conn: sqlite3.Connection, job_id: str, result: LevelResult) ->
 def _results_on_disk(store: Path) -> Iterator[tuple[str, str, dict[str, Any], Path, LevelResult]]:
     for spec_file in sorted(runs_root(store).glob("*/spec.json")):
         run = RunDir(spec_file.parent)
-        spec = read_json(spec_file).get("spec", {})
+        spec = read_record(spec_file).get("spec", {})
         for result in run.results():
             yield f"imp-{run.root.name}", "imp", spec, run.root, result
     for result_file in sorted(trainings_root(store).glob("*/result.json")):

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from oneticket.errors import UserError
-from oneticket.files import read_json, write_json_atomic
+from oneticket.files import read_json, read_record, write_json_atomic
 from oneticket.provenance import provenance
 from oneticket.sparsity import Mask
 from oneticket.tickets.spec import ImpSpec
@@ -157,7 +157,7 @@ class RunDir:
     def finished_results(self, spec: ImpSpec) -> list[LevelResult] | None:
         """Every level's result when this folder holds ``spec``'s run and it is finished (through
         its last level, or stopped at a diverged one); None otherwise. Reads only."""
-        if not self.spec_file.exists() or read_json(self.spec_file).get("hashed") != spec.hashed():
+        if read_record(self.spec_file).get("hashed") != spec.hashed():
             return None
         results = []
         for level in range(spec.levels + 1):
@@ -172,7 +172,7 @@ class RunDir:
     def write_or_check_spec(self, spec: ImpSpec) -> None:
         record: dict[str, Any] = {"run_id": spec.run_id(), "hashed": spec.hashed(), "spec": spec.model_dump()}
         if self.spec_file.exists():
-            stored = read_json(self.spec_file)
+            stored = read_record(self.spec_file) or record  # an empty or damaged spec.json is written again
             if stored.get("hashed") != record["hashed"]:
                 raise UserError(f"{self.root} holds a different run than this spec; move it away or use another --store")
         write_json_atomic(self.spec_file, record)

@@ -33,7 +33,7 @@ from torch import nn
 
 from oneticket.data import DeviceData
 from oneticket.errors import UserError
-from oneticket.files import read_json, write_json_atomic
+from oneticket.files import read_record, write_json_atomic
 from oneticket.models import create_model, output_layer, replace_output_layer
 from oneticket.seeding import derive_seed
 from oneticket.sparsity import Mask
@@ -189,7 +189,7 @@ class TrainingDir:
     def write_spec(self, spec: TrainSpec, ticket: Ticket) -> None:
         record = {"job_id": spec.job_id(), "hashed": spec.hashed(), "spec": spec.model_dump(), "kind": spec.kind,
                   "ticket_sha256": ticket.sha256}
-        if self.spec_file.exists() and read_json(self.spec_file).get("hashed") != record["hashed"]:
+        if read_record(self.spec_file).get("hashed", record["hashed"]) != record["hashed"]:
             raise UserError(f"{self.root} holds a different training than this spec; move it away or use another --store")
         write_json_atomic(self.spec_file, record)
 
@@ -198,7 +198,7 @@ class TrainingDir:
         a oneticket that did not record it)."""
         if not self.spec_file.exists():
             return None
-        return read_json(self.spec_file).get("ticket_sha256")
+        return read_record(self.spec_file).get("ticket_sha256")
 
     def set_aside(self) -> Path:
         """Move this folder to ``<trainings>/.superseded/<job id>-<n>`` (kept, out of the way)."""
