@@ -187,29 +187,37 @@ def remove_stale_parts(directory: Path) -> int:
     return len(stale)
 
 
-def is_writable(path: Path) -> bool:
-    """Whether ``path`` (or, if it does not exist yet, its nearest existing folder) can be written."""
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself if it exists, else its nearest existing ancestor."""
     path = Path(path)
     while not path.exists() and path != path.parent:
         path = path.parent
-    return path.is_dir() and os.access(path, os.W_OK)
+    return path
+
+
+def is_writable(path: Path) -> bool:
+    """Whether ``path`` (or, if it does not exist yet, its nearest existing folder) can be written."""
+    folder = nearest_existing(path)
+    return folder.is_dir() and os.access(folder, os.W_OK)
 
 
 @contextlib.contextmanager
-def removed_if_failed(directory: Path, fresh: bool,
-                      scaffolding: frozenset[str] = frozenset({".lock", "spec.json"})) -> Iterator[None]:
-    """Run a block in ``directory`` (``fresh``: it did not exist before this command; call it inside
-    the folder's lock). If the block fails while a fresh folder holds nothing but ``scaffolding`` (no
-    result, no checkpoint), the folder is removed: a failed start leaves no trace."""
+def claimed(directory: Path, what: str,
+            scaffolding: frozenset[str] = frozenset({".lock", "spec.json"})) -> Iterator[None]:
+    """Hold ``directory``'s lock (created if needed) for a block of work. If the block fails while
+    a folder this call created holds nothing but ``scaffolding`` (no result, no checkpoint), the
+    folder is removed, inside the lock: a failed start leaves no trace."""
     directory = Path(directory)
-    try:
-        yield
-    except BaseException:
-        if fresh and directory.is_dir() and {p.name for p in directory.iterdir()} <= scaffolding:
-            for path in directory.iterdir():
-                path.unlink(missing_ok=True)
-            directory.rmdir()
-        raise
+    fresh = not directory.exists()
+    with DirectoryLock(directory, what):
+        try:
+            yield
+        except BaseException:
+            if fresh and {p.name for p in directory.iterdir()} <= scaffolding:
+                for path in directory.iterdir():
+                    path.unlink(missing_ok=True)
+                directory.rmdir()
+            raise
 
 
 def storage_fault_message(exc: OSError) -> str | None:
@@ -233,9 +241,7 @@ def storage_fault_message(exc: OSError) -> str | None:
 
 
 def _free_space(path: str) -> str:
-    folder = Path(path)
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    folder = nearest_existing(Path(path))
     try:
         free = shutil.disk_usage(folder).free
     except OSError:

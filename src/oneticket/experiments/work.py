@@ -18,7 +18,7 @@ import torch
 from oneticket.data import DeviceData, load_dataset
 from oneticket.errors import UserError
 from oneticket.experiments.graph import ImpJob, Job, TrainJob
-from oneticket.files import DirectoryBusy, DirectoryLock, removed_if_failed, wait_until_free
+from oneticket.files import DirectoryBusy, claimed, wait_until_free
 from oneticket.tickets import (
     Event,
     EventSink,
@@ -78,8 +78,7 @@ def run_imp(job: ImpJob, store: Path, data: DataCache, speed: Speed, on_event: E
     if through_level is not None:
         spec = spec.model_copy(update={"levels": through_level})  # levels are not hashed: the same run
     run_dir = RunDir.for_spec(store, spec)
-    fresh = not run_dir.root.exists()
-    with DirectoryLock(run_dir.root, "run"), removed_if_failed(run_dir.root, fresh):
+    with claimed(run_dir.root, "run"):
         run_dir.write_or_check_spec(spec)
         device_data = data.get(spec.dataset, spec.train_size, spec.seeds()["subset"], spec.batch_size)
         results = ImpRun(spec, run_dir, device_data, on_event, speed).run()
@@ -95,8 +94,7 @@ def run_training(job: TrainJob, store: Path, data: DataCache, speed: Speed, on_e
         return JobOutcome([], f"no ticket of level {spec.level} in run {spec.source}: its IMP run stopped before "
                               f"that level (see {runs_root(store) / spec.source})")
     directory = TrainingDir(trainings_root(store) / spec.job_id())
-    fresh = not directory.root.exists()
-    with DirectoryLock(directory.root, "training"), removed_if_failed(directory.root, fresh):
+    with claimed(directory.root, "training"):
         seeds = spec.seeds()
         device_data = data.get(spec.dataset, spec.train_size, seeds["subset"], spec.batch_size)
         ticket = load_ticket(ticket_file)

@@ -19,7 +19,7 @@ from torch import nn
 
 from oneticket.data import DeviceData, load_dataset
 from oneticket.errors import TicketFileError, UserError
-from oneticket.files import DirectoryLock, is_writable, removed_if_failed
+from oneticket.files import claimed, is_writable
 from oneticket.models import create_model
 from oneticket.sparsity import Mask, magnitude_prune
 from oneticket.tickets.rundir import LevelResult, RunDir, chain_link
@@ -252,8 +252,7 @@ def find_tickets(
         for result in finished:
             on_event(LevelFinished(result, skipped=True))
         return finished
-    fresh = not run_dir.root.exists()
-    with DirectoryLock(run_dir.root, "run"), removed_if_failed(run_dir.root, fresh):
+    with claimed(run_dir.root, "run"):
         run_dir.write_or_check_spec(spec)
         dataset = load_dataset(spec.dataset, data_dir, spec.train_size, spec.seeds()["subset"], show_progress=show_download_progress)
         data = DeviceData(dataset, device, spec.batch_size)
