@@ -82,7 +82,7 @@ def test_spec_error_through_the_cli_is_one_line(tmp_path: Path, capsys):
 
 def test_shipped_specs_and_the_demo_validate():
     shipped = sorted((ROOT / "experiments").glob("*/*.toml"))
-    assert {p.parent.name for p in shipped} == {"paper", "quick", "subsets"} and len(shipped) == 9
+    assert {p.parent.name for p in shipped} == {"paper", "quick", "subsets"} and len(shipped) == 12
     for path in shipped:
         spec = load_experiment(path)
         assert spec.name.removeprefix("quick_").removeprefix("subsets_") == path.stem
@@ -102,12 +102,14 @@ def test_cpu_presets_train_long_enough_with_their_recipe(size):
     for path in sorted((ROOT / "experiments" / size).glob("*.toml")):
         spec = load_experiment(path)
         scale = spec.scale
-        assert (scale.width, scale.batch_size, scale.epochs, scale.warmup) == (0.125, 128, 70, "2ep"), path
+        epochs = 25 if path.stem == "finders" and size == "subsets" else 70  # cut to fit its 60-odd trainings in an hour
+        assert (scale.width, scale.batch_size, scale.epochs, scale.warmup) == (0.125, 128, epochs, "2ep"), path
         assert scale.lr == {"sgd": 0.05, "adam": 2e-3}
-        assert 1 - (1 - spec.pruning.rate) ** spec.pruning.levels > 0.98
+        top = max(1 - (1 - spec.pruning.rate) ** spec.pruning.levels, *(spec.pruning.sparsities or [0.0]))
+        assert top >= 0.978
         for job in expand(spec).jobs.values():
             images = min(job.spec.train_size or 10**9, 2717 if job.spec.dataset in ("cifar10a", "cifar10b") else 3000)
-            assert job.spec.num_epochs * (images // scale.batch_size) >= 1000, (path, job.spec.dataset)
+            assert job.spec.num_epochs * (images // scale.batch_size) >= 1000 * epochs / 70, (path, job.spec.dataset)
 
 
 def test_subset_presets_read_only_the_real_subsets(tmp_path: Path):

@@ -57,7 +57,7 @@ def test_own_ticket_not_finished_is_said_and_nothing_is_compared_with_another_li
     transfer = line("transfer", {1: 0.98, 2: 0.97})
     random = line("random", {1: 0.96, 2: 0.2})
     assert panel_summary([transfer, random]) == [
-        "own ticket: no finished level yet; the other lines are compared with it once it has some."]
+        "no own ticket (found on this target) in this panel yet; the other lines are compared with it once it has results."]
 
 
 def test_levels_the_own_ticket_has_not_reached_are_named():

@@ -81,6 +81,21 @@ def write_bytes_atomic(path: Path, data: bytes | memoryview) -> None:
         raise
 
 
+def link_or_copy(source: Path, target: Path) -> None:
+    """Make ``target`` hold ``source``'s bytes: a hard link where the filesystem allows one, else an
+    atomic copy; either way ``target`` appears whole or not at all."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.link.part")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(source, tmp)
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        write_bytes_atomic(target, Path(source).read_bytes())
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from oneticket.cli import tickets_app
 from oneticket.cli.experiments import StoreOption, _store, demo_store, ticket_files
 from oneticket.errors import UserError
-from oneticket.tickets import runs_root
+from oneticket.tickets import TicketInfo, runs_root
 from oneticket.tickets.catalogue import CatalogueEntry, DamagedEntry, catalogue_all, export_tickets, import_tickets, verify_ticket
 
 console = Console(highlight=False)
@@ -38,6 +38,27 @@ def _pruned_percent(value: float) -> str:
     return f"{100 * value:.2f}".rstrip("0").rstrip(".") + "%"
 
 
+def _tickets_table(title: str, entries: list[CatalogueEntry]) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    imported = any(e.imported for e in entries)
+    for column in ("dataset", "opt", "model", "seed", "level", "pruned", "acc", "run") + (("origin",) if imported else ()):
+        table.add_column(column, justify="right" if column in ("seed", "level", "pruned", "acc") else "left",
+                         no_wrap=column in ("run", "model", "dataset"))
+    for e in entries:
+        i = e.info
+        short_model = f"{i.model} w{i.width:g}" + "".join(f" {k}={v}" for k, v in i.model_options.items())
+        table.add_row(i.dataset, i.optimizer, short_model, str(i.seeds.get("seed", "-")), str(i.level),
+                      _pruned_percent(i.fraction_pruned), _short_percent(i.test_accuracy), i.run_id,
+                      *(("imported" if e.imported else "found",) if imported else ()))
+    return table
+
+
+def _finder(info: TicketInfo) -> str:
+    """``imp``, ``imp 5ep`` (short mask training), ``snip``."""
+    epochs = info.finder_settings.get("mask_epochs")
+    return f"{info.finder} {epochs}ep" if epochs else info.finder
+
+
 @tickets_app.command("list")
 def list_tickets(
     store: StoreOption = None,
@@ -52,19 +73,14 @@ def list_tickets(
                and (dataset is None or e.info.dataset == dataset) and (model is None or e.info.model == model)]
     entries.sort(key=lambda e: (e.info.dataset, e.info.optimizer, e.info.describe_model(), e.info.seeds.get("seed", -1),
                                 e.info.run_id, e.info.level))
-    table = Table(title=f"tickets in {store_path}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    imported = any(e.imported for e in entries)
-    for column in ("dataset", "opt", "model", "seed", "level", "pruned", "acc", "run") + (("origin",) if imported else ()):
-        table.add_column(column, justify="right" if column in ("seed", "level", "pruned", "acc") else "left",
-                         no_wrap=column in ("run", "model", "dataset"))
-    for e in entries:
-        i = e.info
-        short_model = f"{i.model} w{i.width:g}" + "".join(f" {k}={v}" for k, v in i.model_options.items())
-        table.add_row(i.dataset, i.optimizer, short_model, str(i.seeds.get("seed", "-")), str(i.level),
-                      _pruned_percent(i.fraction_pruned), _short_percent(i.test_accuracy), i.run_id,
-                      *(("imported" if e.imported else "found",) if imported else ()))
+    groups: dict[str, list[CatalogueEntry]] = {}
+    for e in entries:  # one table per finder (IMP first) when several made the store's tickets
+        groups.setdefault(_finder(e.info), []).append(e)
+    tables = [_tickets_table(f"tickets in {store_path}" + ("" if list(groups) == ["imp"] else f" found by {by}"), group)
+              for by, group in sorted(groups.items(), key=lambda item: item[0] != "imp")]
     if entries:
-        console.print(table)
+        for table in tables:
+            console.print(table)
         console.print(f"files: {store_path}/{{runs,imported}}/<run>/level_NN/ticket.safetensors")
     for entry in damaged:
         console.print(f"damaged: {entry.problem}", style="red", markup=False, soft_wrap=True)

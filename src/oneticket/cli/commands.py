@@ -12,9 +12,12 @@ import typer
 from rich.console import Console
 
 from oneticket.cli import Interrupted, app, tickets_app
-from oneticket.cli.display import FindDisplay, results_table, ticket_tables
+from oneticket.cli.display import FindDisplay, plain_table, results_table, ticket_tables
+from oneticket.errors import UserError
+from oneticket.report.inside import LabelledMask, draw_layer_profile, layer_table, overlap_table, pair_overlaps
 from oneticket.cli.options import build_spec, existing_folder, spec_parameters, with_parameters
-from oneticket.tickets import ImpSpec, RunDir, find_tickets, load_ticket
+from oneticket.tickets import ImpSpec, RunDir, Ticket, check_ticket_fits, find_tickets, load_ticket
+from oneticket.tickets.spec import FINDERS
 from oneticket.training import Speed, resolve_device
 
 STORE_ENV = "ONETICKET_STORE"
@@ -64,7 +67,7 @@ RUN_PARAMETERS = [
 def find(**values: Any) -> int:
     """Find winning tickets: train, prune, rewind, repeat; one ticket file per level.
 
-    Rerunning the same command resumes an interrupted run (finished levels are skipped); asking for more --levels continues the same run.
+    Rerunning the same command resumes an interrupted run (finished levels are skipped); asking IMP for more --levels continues the same run (a finder's run is its list of --sparsities).
     """
     spec: ImpSpec = build_spec(ImpSpec, values)
     device = resolve_device(values["device"])
@@ -86,7 +89,42 @@ def find(**values: Any) -> int:
     return 0
 
 
+find.__doc__ = (find.__doc__ or "") + "\n    Finders (--finder; all but imp take --sparsities 0.5,0.9,...):\n\n    \b\n" + "".join(
+    f"    {name:17s}{text}\n" for name, text in FINDERS.items())
 app.command(no_args_is_help=False)(with_parameters(find, spec_parameters(ImpSpec) + RUN_PARAMETERS))
+
+
+@app.command()
+def compare(
+    tickets: list[Path] = typer.Argument(..., metavar="TICKET...", help="two or more ticket files (.safetensors) of one model and width"),
+    figure: Path | None = typer.Option(None, metavar="FILE", help="also draw the fraction kept per layer to FILE (.png; .svg and .json beside it)"),
+) -> None:
+    """Look inside tickets: the fraction each layer keeps, and how much their masks overlap (intersection over union, per layer and in total) against the overlap two random masks with the same per-layer counts would have by chance."""
+    if len(tickets) < 2:
+        raise UserError("compare needs two or more ticket files")
+    loaded = [(path, load_ticket(path)) for path in tickets]
+    first = loaded[0][1]
+    for path, ticket in loaded[1:]:
+        check_ticket_fits(ticket, first.info.model, first.info.width, first.info.model_options, path)
+        if list(ticket.mask) != list(first.mask):
+            raise UserError(f"{path} masks other weights than {loaded[0][0]} (one prunes the output layer, the other not); compare tickets pruned alike")
+    masks = [LabelledMask(ticket_label(path, ticket), ticket.mask) for path, ticket in loaded]
+    pairs = pair_overlaps(masks)
+    per_layer = pairs if len(pairs) <= 3 else []  # more pairs than fit beside the layers: totals only
+    title = "weights kept per layer (%)" + (", and overlap per layer: IoU (chance)" if per_layer else "")
+    for caption, (header, rows) in ((title, layer_table(masks, per_layer)), ("mask overlap in total", overlap_table(pairs))):
+        console.print(plain_table(caption, header, rows))
+    if not per_layer:
+        console.print("per-layer overlap: compare two or three tickets at a time")
+    if figure is not None:
+        paths = draw_layer_profile("fraction of weights kept per layer", masks, figure.with_suffix(""))
+        console.print(f"figure: {paths['png']}", soft_wrap=True, markup=False)
+
+
+def ticket_label(path: Path, ticket: Ticket) -> str:
+    """``cifar10 sgd snip L3 s0``: what tells tickets apart in a comparison."""
+    info = ticket.info
+    return f"{info.dataset} {info.optimizer} {info.finder} L{info.level} s{info.seeds.get('seed', '?')}"
 
 
 @tickets_app.command("show")

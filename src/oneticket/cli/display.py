@@ -9,6 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from oneticket.sparsity import Mask
+from oneticket.training import Compute
 from oneticket.tickets import (
     EpochDone,
     Event,
@@ -70,8 +71,13 @@ class FindDisplay:
     def _run_started(self, e: RunStarted) -> None:
         s = e.spec
         self.levels, self.epochs, self.steps = s.levels, s.num_epochs, e.steps_per_epoch
-        todo = max(0, s.levels + 1 - e.finished_levels)
+        todo = max(0, s.levels + 1 - e.finished_levels - (1 if s.shares_dense_run and not e.finished_levels else 0))
         pruning = f"rate {s.rate:g} {'layerwise' if s.layerwise else 'global'}, rewind {s.rewind}"
+        if s.shares_dense_run:
+            finder = ", ".join(f"{k} {v}" for k, v in s.finder_settings().items() if k not in ("finder", "sparsities"))
+            targets = ", ".join(f"{100 * t:g}%" for t in s.sparsity_targets())
+            pruning = f"finder {s.finder}{' (' + finder + ')' if finder else ''}, " + \
+                      (f"{pruning}" if s.finds_by_imp else f"to {targets} pruned, rewind {s.rewind}")
         recipe = f"batch {s.batch_size}, lr {s.base_lr:g}" + (f", warm-up {s.warmup}" if s.warmup else "") + \
                  ("" if s.augment == "crop-flip" else f", augmentation {s.augment}")
         self.console.print(
@@ -124,6 +130,14 @@ class FindDisplay:
         )
 
 
+def compute_text(compute: dict | None) -> str:
+    """``1.0 epochs, 3 steps, 1.4e3 image passes, 0.7 s``; ``not recorded`` for older tickets."""
+    if not compute:
+        return "not recorded"
+    c = Compute.of(compute)
+    return f"{c.epochs:g} epochs ({c.steps} steps), {c.passes:.2g} image passes (forward + backward), {c.seconds:.1f} s"
+
+
 def results_table(results: list[LevelResult]) -> Table:
     """One row per level; the ticket file relative to the run folder (printed under the table whole)."""
     table = Table(title="tickets")
@@ -152,14 +166,18 @@ def ticket_tables(ticket: Ticket, path: Path) -> tuple[Table, Table]:
                   f"batch {info.batch_size}, lr {info.lr:g}" + (f", warm-up {info.warmup}" if info.warmup else "")
                   + f", augmentation {info.augment}",
         "level": str(info.level),
+        "finder": ", ".join(f"{k} {v}" if k != "finder" else str(v) for k, v in info.finder_settings.items()) or info.finder,
         "pruning": f"rate {info.rate:g}, {'layerwise' if info.layerwise else 'global'}"
         + (", output layer included" if info.prune_output else ""),
+        "compute to find it": compute_text(info.find_compute),
         "fraction pruned": percent(info.fraction_pruned),
         "rewind point": info.rewind,
         "test accuracy": percent(info.test_accuracy),
         "seeds": ", ".join(f"{k} {v}" for k, v in sorted(info.seeds.items(), key=lambda kv: kv[0] != "seed")),
         "run id": info.run_id,
     }
+    if info.finder != "imp":
+        rows.pop("pruning")  # the rate of IMP's levels does not apply: the finder row says where its levels are
     for key, value in rows.items():
         meta.add_row(key, value)
     return meta, sparsity_table(ticket.mask)
@@ -172,4 +190,14 @@ def sparsity_table(mask: Mask) -> Table:
     for layer in mask.layers():
         table.add_row(layer.name, "x".join(map(str, layer.shape)), str(layer.alive), str(layer.total), f"{100 * layer.fraction_pruned:.2f}")
     table.add_row("[bold]total[/]", "", str(mask.alive()), str(mask.total()), f"{100 * mask.fraction_pruned():.2f}")
+    return table
+
+
+def plain_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+    """A table of text cells; the first column left-aligned, the rest right-aligned."""
+    table = Table(title=title)
+    for i, column in enumerate(header):
+        table.add_column(column, justify="left" if i == 0 else "right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
     return table

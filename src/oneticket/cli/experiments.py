@@ -38,7 +38,7 @@ from oneticket.experiments import (
 from oneticket.experiments.graph import ImpJob, TicketSource
 from oneticket.experiments.spec import DEMO, DEMO_SPECS, Optimizer
 from oneticket.data import default_data_dir
-from oneticket.experiments.plan import DatasetSizes
+from oneticket.experiments.plan import DatasetSizes, FinderCost, finder_costs
 from oneticket.experiments.pool import PoolExecutor, default_workers
 from oneticket.experiments.schedule import waited_on_failure
 from oneticket.experiments.tasks import task_graph
@@ -115,9 +115,10 @@ def _job_group(status: JobStatus) -> str:
     job = status.job
     if isinstance(job, ImpJob):
         s = job.spec
-        return f"IMP {s.model} w{s.width:g} {s.dataset}/{s.optimizer} {_recipe(s)}, levels 0-{s.levels}"
+        return f"{job.finder} {s.model} w{s.width:g} {s.dataset}/{s.optimizer} {_recipe(s)}, levels 0-{s.levels}"
     s, src = job.spec, job.source
-    return f"{s.kind} {src.model} w{src.width:g} {src.dataset}/{src.optimizer} -> {s.dataset}/{s.optimizer} {_recipe(s)}"
+    finder = "" if src.finder == "imp" else f" ({src.finder})"
+    return f"{s.kind} {src.model} w{src.width:g} {src.dataset}/{src.optimizer}{finder} -> {s.dataset}/{s.optimizer} {_recipe(s)}"
 
 
 def _recipe(spec: ImpSpec | TrainSpec) -> str:
@@ -157,6 +158,16 @@ def plan_table(plan: Plan) -> Table:
     return table
 
 
+def finder_cost_table(costs: list[FinderCost]) -> Table:
+    """Per source and finder: epochs of training that find the tickets, and that train them."""
+    table = Table(title="compute per source and finder (epochs of training, all seeds)", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("model", "tickets from", "finder", "runs", "to find", "to train them"):
+        table.add_column(column, justify="right" if column in ("runs", "to find", "to train them") else "left")
+    for c in costs:
+        table.add_row(c.model, c.source, c.finder, str(c.runs), f"{c.find_epochs:g}", str(c.evaluate_epochs))
+    return table
+
+
 @app.command()
 def plan(
     specs: SpecFiles,
@@ -181,6 +192,9 @@ def plan(
     sizes = DatasetSizes(data_dir or default_data_dir())
     result = make_plan(graph, store_path, throughput, sizes)
     console.print(plan_table(result))
+    costs = finder_costs(graph)
+    if any(cost.finder != "IMP" for cost in costs):
+        console.print(finder_cost_table(costs))
     left = [s for s in result.statuses if not s.finished]
     console.print(
         f"{len(result.statuses)} jobs ({result.jobs_done} finished, {len(left)} to run), "

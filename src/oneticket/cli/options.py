@@ -49,7 +49,7 @@ def choices(values: Iterable[str]) -> str:
 TYPE_METAVARS: dict[Any, str] = {int: "N", float: "X", str: "TEXT", Path: "PATH"}
 FIELD_METAVARS = {  # spec fields whose type alone says too little
     "model": "MODEL", "dataset": "DATASET", "stem": choices(("imagenet", "cifar")), "width": "FACTOR",
-    "rate": "RATE", "rewind": "POINT", "warmup": "LENGTH", "lr": "LR", "seed": "SEED",
+    "rate": "RATE", "rewind": "POINT", "warmup": "LENGTH", "lr": "LR", "seed": "SEED", "finder": "NAME",
 }
 
 
@@ -66,18 +66,26 @@ def field_metavar(name: str, annotation: Any) -> str:
     base = _without_none(annotation)
     if base is bool:
         return ""
+    if name in FIELD_METAVARS:
+        return FIELD_METAVARS[name]
     if get_origin(base) is Literal:
         return choices(map(str, get_args(base)))
     return FIELD_METAVARS.get(name) or TYPE_METAVARS.get(base, name.upper())
+
+
+def _cli_annotation(annotation: Any) -> Any:
+    """A list-valued field is one comma-separated flag (``--sparsities 0.5,0.9``), parsed by the spec."""
+    return str | None if get_origin(_without_none(annotation)) in (tuple, list) else annotation
 
 
 def spec_parameters(spec_class: type[BaseModel]) -> list[inspect.Parameter]:
     """One keyword-only parameter (a typer option) per field of ``spec_class``."""
     params = []
     for name, field in spec_class.model_fields.items():
-        option = typer.Option(field.default, help=field.description, show_default=field.default is not None,
-                              metavar=field_metavar(name, field.annotation))
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=field.annotation))
+        annotation = _cli_annotation(field.annotation)
+        metavar = "X,X,..." if annotation is not field.annotation else field_metavar(name, field.annotation)
+        option = typer.Option(field.default, help=field.description, show_default=field.default is not None, metavar=metavar)
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation))
     return params
 
 

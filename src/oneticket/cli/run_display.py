@@ -224,6 +224,7 @@ def _short(task: Task) -> str:
     job = task.job
     if isinstance(job, ImpJob):
         s = job.spec
-        return f"IMP {s.dataset} ({s.optimizer}) seed {s.seed} level {task.level}"
+        return f"{job.finder} {s.dataset} ({s.optimizer}) seed {s.seed} level {task.level}"
     s, src = job.spec, job.source
-    return f"{s.kind} {src.dataset} ({src.optimizer}) level {s.level} -> {s.dataset} ({s.optimizer}) seed {s.seed}"
+    finder = "" if src.finder == "imp" else f", {src.finder}"
+    return f"{s.kind} {src.dataset} ({src.optimizer}{finder}) level {s.level} -> {s.dataset} ({s.optimizer}) seed {s.seed}"

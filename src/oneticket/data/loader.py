@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import torch
 
-from oneticket.data.augment import CropFlip, crop_flip, pad_images
+from oneticket.data.augment import PAD, CropFlip, crop_flip, pad_images
 from oneticket.data.dataset import ImageDataset
 
 
@@ -47,6 +47,11 @@ class DeviceData:
         return len(self.train_labels)
 
     @property
+    def images_per_epoch(self) -> int:
+        """Training images each epoch goes through (a lone last image is dropped)."""
+        return sum(part.stop - part.start for part in self._slices)
+
+    @property
     def steps_per_epoch(self) -> int:
         return len(self._slices)
 
@@ -70,3 +75,17 @@ class DeviceData:
         for start in range(0, len(self.test_labels), batch_size):
             stop = start + batch_size
             yield self.normalize(self.test_images[start:stop]), self.test_labels[start:stop]
+
+    def sample_batches(self, per_class: int, seed: int, batch_size: int = 250) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``per_class`` training images of every class (a seeded choice), not augmented, normalized,
+        in batches: what saliency scores (SNIP, GraSP) are computed on."""
+        gen = torch.Generator().manual_seed(seed)
+        labels = self.train_labels.cpu()
+        chosen = []
+        for cls in range(self.num_classes):
+            members = torch.nonzero(labels == cls).flatten()
+            chosen.append(members[torch.randperm(len(members), generator=gen)[:per_class]])
+        index = torch.cat(chosen).to(self.device)
+        images = self.train_padded[index][:, :, PAD:-PAD, PAD:-PAD]
+        return [(self.normalize(images[i:i + batch_size]), self.train_labels[index[i:i + batch_size]])
+                for i in range(0, len(index), batch_size)]

@@ -82,7 +82,7 @@ class LocalExecutor:
         jobs = graph.ordered()
         held: dict[str, Job] = {}  # jobs another process holds, and the trainings that need them
         for position, job in enumerate(jobs, 1):
-            needs = job.depends_on[0] if isinstance(job, TrainJob) else None
+            needs = job.depends_on[0] if isinstance(job, TrainJob) else job.dense_job
             if needs in held or held_elsewhere(job_directory(job, self.store)) or not self._attempt(job, position, len(jobs), summary):
                 held[job.id] = job  # do the jobs nobody holds first
         for position, job in enumerate(held.values(), len(jobs) - len(held) + 1):

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from oneticket.errors import UserError
 
 from oneticket.experiments.spec import RANDOM_BASELINES, ExperimentSpec, ModelChoice, Source
-from oneticket.tickets import ImpSpec, TicketInfo, TrainSpec, variant
+from oneticket.tickets import ImpSpec, TicketInfo, TrainSpec, parse_rewind, variant
 
 T = TypeVar("T")
 
@@ -40,15 +40,44 @@ class ImpJob:
 
     @property
     def trainings(self) -> int:
-        return self.spec.levels + 1
+        """Full trainings of its levels (a run sharing the dense run takes level 0 from it)."""
+        return self.spec.levels + (0 if self.spec.shares_dense_run else 1)
 
     @property
     def epochs_per_training(self) -> int:
         return self.spec.num_epochs
 
+    def level_epochs(self, level: int) -> int:
+        """Epochs level ``level`` trains: none for a shared dense level; plus the short mask training
+        of ``mask_epochs`` for IMP with short mask training."""
+        if level == 0:
+            return 0 if self.spec.shares_dense_run else self.spec.num_epochs
+        return self.spec.num_epochs + (self.spec.mask_epochs or 0)
+
+    def find_epochs(self) -> float:
+        """Epochs of training that found its costliest ticket (the last level): IMP's levels
+        before it; short mask trainings plus the rewind point; oneshot the dense run; the other
+        finders the dense run up to the rewind point (their scoring passes are not counted here)."""
+        s, last = self.spec, self.spec.levels
+        rewind_count, unit = parse_rewind(s.rewind)
+        rewind = float(rewind_count) if unit == "ep" else 0.0
+        if s.finder == "imp":
+            return rewind + last * s.mask_epochs if s.mask_epochs else float(last * s.num_epochs)
+        return float(s.num_epochs) if s.finder == "oneshot" else rewind
+
+    @property
+    def dense_job(self) -> str | None:
+        """The IMP job whose level 0 this run shares (a finder other than plain IMP), or None."""
+        return f"imp-{self.spec.dense_spec().run_id()}" if self.spec.shares_dense_run else None
+
+    @property
+    def finder(self) -> str:
+        """``IMP``, or the finder and its settings (``snip``, ``imp, masks from 5 ep``)."""
+        return "IMP" if not self.spec.shares_dense_run else self.spec.finder_label
+
     def describe(self) -> str:
         s = self.spec
-        return f"IMP {s.model} w{s.width:g} on {s.dataset} ({s.optimizer}), levels 0-{s.levels}, seed {s.seed}"
+        return f"{self.finder} {s.model} w{s.width:g} on {s.dataset} ({s.optimizer}), levels 0-{s.levels}, seed {s.seed}"
 
 
 @dataclass(frozen=True)
@@ -61,16 +90,17 @@ class TicketSource:
     model_options: tuple[tuple[str, Any], ...]
     dataset: str
     optimizer: str
+    finder: str = "imp"
 
     @classmethod
     def of_run(cls, spec: ImpSpec) -> TicketSource:
         options = tuple(sorted(spec.resolved_model_options().items()))
-        return cls(spec.run_id(), spec.model, spec.width, options, spec.dataset, spec.optimizer)
+        return cls(spec.run_id(), spec.model, spec.width, options, spec.dataset, spec.optimizer, spec.finder_label)
 
     @classmethod
     def of_ticket(cls, info: TicketInfo) -> TicketSource:
         options = tuple(sorted(info.model_options.items()))
-        return cls(info.run_id, info.model, info.width, options, info.dataset, info.optimizer)
+        return cls(info.run_id, info.model, info.width, options, info.dataset, info.optimizer, info.finder)
 
 
 @dataclass(frozen=True)
@@ -98,7 +128,8 @@ class TrainJob:
 
     def describe(self) -> str:
         s = self.spec
-        return (f"{s.kind} {self.source.dataset} ({self.source.optimizer}) level {s.level} -> "
+        finder = "" if self.source.finder == "imp" else f", {self.source.finder}"
+        return (f"{s.kind} {self.source.dataset} ({self.source.optimizer}{finder}) level {s.level} -> "
                 f"{s.dataset} ({s.optimizer}), seed {s.seed}")
 
 
@@ -123,6 +154,7 @@ class Series:
     kind: str  # "own", "transfer", or a random-ticket variant
     source: str  # "cifar10 (sgd)" for tickets, the variant name for random baselines
     points: tuple[Point, ...]
+    finder: str = "imp"  # the finder of the ticket (a random baseline: of the ticket it permutes), with its settings
 
     @property
     def label(self) -> str:
@@ -153,8 +185,9 @@ class JobGraph:
         return job.id
 
     def ordered(self) -> list[Job]:
-        """Dependency order: every IMP run, then trainings by level (cheap early levels first)."""
-        imps = [j for j in self.jobs.values() if isinstance(j, ImpJob)]
+        """Dependency order: every IMP run (those that share another's dense run after it), then
+        trainings by level (cheap early levels first)."""
+        imps = sorted((j for j in self.jobs.values() if isinstance(j, ImpJob)), key=lambda j: j.dense_job is not None)
         trainings = [j for j in self.jobs.values() if isinstance(j, TrainJob)]
         return [*imps, *sorted(trainings, key=lambda j: j.spec.level)]
 
@@ -183,7 +216,8 @@ def _imp_spec(spec: ExperimentSpec, model: ModelChoice, source: Source, seed: in
         optimizer=source.optimizer, epochs=scale.epochs, batch_size=scale.batch_size, levels=pruning.levels,
         rate=pruning.rate, layerwise=pruning.layerwise, prune_output=pruning.prune_output, rewind=pruning.rewind,
         seed=seed, precision=scale.precision, lr=scale.lr_for(source.optimizer), lr_scaling=scale.lr_scaling,
-        warmup=scale.warmup, augment=scale.augment,
+        warmup=scale.warmup, augment=scale.augment, finder=source.finder, mask_epochs=source.mask_epochs,
+        score_at=source.score_at, rounds=source.rounds, sparsities=None if source.finder == "imp" else pruning.sparsities,
     )
 
 
@@ -199,25 +233,42 @@ def train_spec(spec: ExperimentSpec, model: ModelChoice, source: ImpSpec, level:
     ))
 
 
+def _add_run(graph: JobGraph, run: ImpSpec) -> str:
+    """Add the run of ``run`` (and the IMP run whose dense level it shares)."""
+    if run.shares_dense_run:
+        graph.add(ImpJob(run.dense_spec()))
+    return graph.add(ImpJob(run))
+
+
+def transferred_levels(spec: ExperimentSpec, run: ImpSpec) -> list[int]:
+    """The levels of ``run`` trained on other targets: IMP's ``train_levels``; a finder sharing the
+    dense run leaves out level 0 (the IMP run's dense ticket, trained there)."""
+    if not run.shares_dense_run:
+        return spec.pruning.levels_to_train
+    if run.finds_by_imp:
+        return [level for level in spec.pruning.levels_to_train if level > 0]
+    return list(range(1, run.levels + 1))
+
+
 def _imp_series(graph: JobGraph, spec: ExperimentSpec, model: ModelChoice, panel: tuple[str, str], seed: int,
                 kind: str, source: Source) -> None:
     run = imp_spec(spec, model, source, seed)
-    job_id = graph.add(ImpJob(run))
-    points = tuple(Point(level, job_id) for level in range(spec.pruning.levels + 1))  # every level: they cost nothing more
-    graph.series.append(Series(spec.name, model.label, *panel, seed, kind, source.label, points))
+    job_id = _add_run(graph, run)
+    points = tuple(Point(level, job_id) for level in range(run.levels + 1))  # every level: they cost nothing more
+    graph.series.append(Series(spec.name, model.label, *panel, seed, kind, source.label, points, source.finder_label))
 
 
 def _training_series(graph: JobGraph, spec: ExperimentSpec, model: ModelChoice, panel: tuple[str, str], seed: int,
                      kind: str, source: Source) -> None:
     run = imp_spec(spec, model, source, seed)
-    graph.add(ImpJob(run))
+    _add_run(graph, run)
     target, optimizer = panel
     points = []
-    for level in spec.pruning.levels_to_train:
+    for level in transferred_levels(spec, run):
         job = TrainJob(train_spec(spec, model, run, level, target, optimizer, seed, kind), TicketSource.of_run(run))
         points.append(Point(level, graph.add(job)))
     label = source.label if kind == "transfer" else kind
-    graph.series.append(Series(spec.name, model.label, *panel, seed, kind, label, tuple(points)))
+    graph.series.append(Series(spec.name, model.label, *panel, seed, kind, label, tuple(points), source.finder_label))
 
 
 def expand(spec: ExperimentSpec, graph: JobGraph | None = None) -> JobGraph:
@@ -231,7 +282,9 @@ def expand(spec: ExperimentSpec, graph: JobGraph | None = None) -> JobGraph:
                     panel = (target, optimizer)
                     own = Source(dataset=target, optimizer=optimizer)
                     for source in spec.sources:
-                        if source == own:
+                        if source.same_place(own):  # found on the target itself: own tickets (of a finder)
+                            if source != own:
+                                _imp_series(graph, spec, model, panel, seed, "own", source)
                             continue
                         _training_series(graph, spec, model, panel, seed, "transfer", source)
                     if "own" in spec.baselines or own in spec.sources:

@@ -95,14 +95,17 @@ def _cost_per_training(dataset: str, train_size: int | None, epochs: int, sizes:
 
 def imp_status(job: ImpJob, store_runs: RunDir, sizes: DatasetSizes = OFFICIAL_SIZES) -> JobStatus:
     results = store_runs.results()
-    wanted = job.trainings
-    done = min(len(results), wanted)
+    levels = job.levels + 1
+    finished = min(len(results), levels)
     diverged = any(r.diverged for r in results)
-    partial = done > 0 or any(store_runs.checkpoint_file(level).exists() for level in range(wanted))
-    state = "failed" if diverged else "done" if done >= wanted else "partial" if partial else "todo"
-    left = 0 if state in ("done", "failed") else wanted - done
+    partial = finished > 0 or any(store_runs.checkpoint_file(level).exists() for level in range(levels))
+    state = "failed" if diverged else "done" if finished >= levels else "partial" if partial else "todo"
+    shared = 1 if job.spec.shares_dense_run else 0  # level 0 taken from the dense run: no training
+    done = max(finished - shared, 0)
+    left = [] if state in ("done", "failed") else list(range(finished, levels))
+    epochs = sum(job.level_epochs(level) for level in left)
     cost = _cost_per_training(job.spec.dataset, job.spec.train_size, job.epochs_per_training, sizes)
-    return JobStatus(job, state, done, wanted, left * job.epochs_per_training, left * cost)
+    return JobStatus(job, state, done, job.trainings, epochs, round(cost * epochs / job.epochs_per_training))
 
 
 def training_status(job: TrainJob, store: Path, sizes: DatasetSizes = OFFICIAL_SIZES) -> JobStatus:
@@ -163,6 +166,37 @@ class Plan:
     @property
     def failed(self) -> list[JobStatus]:
         return [s for s in self.statuses if s.state == "failed"]
+
+
+@dataclass(frozen=True)
+class FinderCost:
+    """Per model, ticket source and finder (over seeds): epochs of training to find the tickets (the
+    costliest one of each run) and to train them (own levels, and on every other target)."""
+
+    model: str
+    source: str  # "cifar10 (sgd)"
+    finder: str  # "IMP", "snip", "imp, masks from 5 ep"
+    runs: int
+    find_epochs: float
+    evaluate_epochs: int
+
+
+def finder_costs(graph: JobGraph) -> list[FinderCost]:
+    """What each source and finder costs, split into finding and evaluating (planned, in epochs)."""
+    runs = [job for job in graph.ordered() if isinstance(job, ImpJob) and not (job.spec.levels == 0 and
+            any(isinstance(j, ImpJob) and j.dense_job == job.id for j in graph.jobs.values()))]
+    trainings: dict[str, int] = {}
+    for job in graph.jobs.values():
+        if isinstance(job, TrainJob) and job.spec.kind == "transfer":
+            key = f"imp-{job.spec.source}"
+            trainings[key] = trainings.get(key, 0) + job.spec.num_epochs
+    grouped: dict[tuple[str, str, str], list[ImpJob]] = {}
+    for job in runs:
+        s = job.spec
+        grouped.setdefault((s.model, f"{s.dataset} ({s.optimizer})", job.finder), []).append(job)
+    return [FinderCost(model, source, finder, len(jobs), sum(j.find_epochs() for j in jobs),
+                       sum(j.spec.num_epochs * j.trainings + trainings.get(j.id, 0) for j in jobs))
+            for (model, source, finder), jobs in grouped.items()]
 
 
 def make_plan(graph: JobGraph, store: Path, throughput: Throughput | None = None,

@@ -32,6 +32,13 @@ class Row:
     device: str | None = None
     threads: int | None = None
     train_images: int | None = None  # the images it trained on (subset files and official files differ)
+    # compute (oneticket.training.Compute): finding the ticket, and this training of it (None: not recorded)
+    finder: str = "imp"
+    find_epochs: float | None = None
+    find_passes: int | None = None
+    find_seconds: float | None = None
+    train_passes: int | None = None
+    train_seconds: float | None = None
 
     @classmethod
     def columns(cls) -> list[str]:
@@ -52,12 +59,18 @@ def tidy_rows(graph: JobGraph, store: Path) -> list[Row]:
             result = found.get((point.job_id, point.level))
             if result is None:
                 continue
-            made = result["provenance"]
+            made, finding, trained = result["provenance"], result["find_compute"], result["compute"]
             rows.append(Row(series.experiment, series.model, series.source, series.target, series.train_optimizer,
                             series.kind, series.seed, point.level, result["fraction_pruned"],
                             result["test_accuracy"], point.job_id, made.get("oneticket"), made.get("git_commit"),
-                            made.get("torch"), made.get("device"), made.get("threads"), made.get("train_images")))
+                            made.get("torch"), made.get("device"), made.get("threads"), made.get("train_images"),
+                            series.finder, finding.get("epochs"), _passes(finding), finding.get("seconds"),
+                            _passes(trained), trained.get("seconds")))
     return rows
+
+
+def _passes(compute: dict) -> int | None:
+    return compute["forward"] + compute["backward"] if compute else None
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,8 @@ class Line:
     seeds: list[int]  # how many seeds each point has
     per_seed: list[list[float]] = field(default_factory=list)  # each point's accuracies, seed by seed
     diverged: dict[int, tuple[float, int]] = field(default_factory=dict)  # level -> (fraction pruned, seeds that diverged)
+    source: str = ""  # where its tickets come from ("cifar10 (sgd, snip)"), or the random variant
+    finder: str = "imp"  # the finder of its tickets, with its settings ("imp", "snip at init")
 
     @property
     def points(self) -> int:
@@ -109,5 +124,7 @@ def aggregate(graph: JobGraph, rows: list[Row]) -> list[Line]:
             seeds=[len(a) for a in accuracies],
             per_seed=[[float(v) for v in a] for a in accuracies],  # type: ignore[arg-type]
             diverged=dict(diverged[key]),
+            source=key[3],
+            finder=next(iter(grouped[key].values()))[0].finder if grouped[key] else "imp",
         ))
     return lines

@@ -46,7 +46,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from oneticket.errors import UserError
 from oneticket.models import check_options
 from oneticket.tickets import VARIANTS
-from oneticket.tickets.spec import Augment, DatasetName, LrScaling, ModelName, RewindPoint, Warmup, as_value_error
+from oneticket.tickets.spec import (
+    ImpSpec,
+    DEFAULT_ROUNDS,
+    Augment,
+    DatasetName,
+    Finder,
+    LrScaling,
+    ModelName,
+    RewindPoint,
+    Sparsities,
+    Warmup,
+    as_value_error,
+)
 
 Optimizer = Literal["sgd", "adam"]
 LearningRates = dict[Optimizer, Annotated[float, Field(gt=0, le=10)]]
@@ -129,14 +141,34 @@ class ModelChoice(Strict):
 
 
 class Source(Strict):
-    """Where tickets are found: a dataset and an optimizer."""
+    """Where tickets are found: a dataset, an optimizer, and how (a finder and its settings)."""
 
     dataset: DatasetName
     optimizer: Optimizer = "sgd"
+    finder: Finder = "imp"
+    mask_epochs: int | None = Field(None, ge=1, description="imp: epochs each level trains to pick the next mask")
+    score_at: Literal["rewind", "init"] = "rewind"
+    rounds: int = Field(DEFAULT_ROUNDS, ge=1, le=10000)
+
+    @property
+    def is_plain_imp(self) -> bool:
+        return self.finder == "imp" and self.mask_epochs is None
+
+    @property
+    def finder_label(self) -> str:
+        """``imp``, ``imp, masks from 5 ep``, ``snip``, ``snip at init``, ``synflow, 20 rounds``."""
+        return ImpSpec.model_construct(finder=self.finder, mask_epochs=self.mask_epochs, score_at=self.score_at,
+                                       rounds=self.rounds).finder_label
 
     @property
     def label(self) -> str:
-        return f"{self.dataset} ({self.optimizer})"
+        if self.is_plain_imp:
+            return f"{self.dataset} ({self.optimizer})"
+        return f"{self.dataset} ({self.optimizer}, {self.finder_label})"
+
+    def same_place(self, other: Source) -> bool:
+        """Found on the same dataset with the same optimizer (by whatever finder)."""
+        return (self.dataset, self.optimizer) == (other.dataset, other.optimizer)
 
 
 class Pruning(Strict):
@@ -146,6 +178,8 @@ class Pruning(Strict):
     layerwise: bool = False
     prune_output: bool = False
     train_levels: list[int] | None = Field(None, description="levels whose tickets are trained on the targets (default: all)")
+    sparsities: Sparsities = Field(None, description="fractions pruned for the finders other than imp, one ticket "
+                                   "each (default: where the IMP levels reach)")
 
     @model_validator(mode="after")
     def _levels_in_range(self) -> Pruning:
@@ -178,6 +212,8 @@ class ExperimentSpec(Strict):
     seeds: list[int] = Field([0], min_length=1)
     scale: Scale = Scale()
     pruning: Pruning = Pruning()
+    compare_at: Sparsities = Field(None, description="sparsities at which the report compares finders by accuracy "
+                                   "and compute (default: pruning.sparsities, else up to four IMP levels)")
 
     @field_validator("models", mode="before")
     @classmethod
@@ -206,6 +242,18 @@ class ExperimentSpec(Strict):
                 raise ValueError(f"{where}: one rate for both SGD and Adam (their defaults differ 300x); "
                                  "give one per optimizer: lr = { sgd = 0.1, adam = 3e-4 }")
         return self
+
+    def comparison_sparsities(self) -> list[float]:
+        """Where the report sets finders side by side: ``compare_at``, the finders' sparsities, or
+        up to four of the levels IMP trains (spread from the first pruned one to the last)."""
+        if self.compare_at is not None:
+            return list(self.compare_at)
+        if self.pruning.sparsities is not None:
+            return list(self.pruning.sparsities)
+        levels = [level for level in self.pruning.levels_to_train if level > 0]
+        if len(levels) > 4:
+            levels = [levels[round(i * (len(levels) - 1) / 3)] for i in range(4)]
+        return [1.0 - (1.0 - self.pruning.rate) ** level for level in levels]
 
     @property
     def display_title(self) -> str:

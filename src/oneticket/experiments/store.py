@@ -4,7 +4,8 @@ The run and training directories stay the source of truth (each result is a ``re
 written atomically); ``<store>/results.sqlite`` indexes them for queries::
 
     jobs(job_id, kind, spec, directory)             every IMP run and ticket training
-    results(job_id, level, status, fraction_pruned, alive, total, test_accuracy, seconds, message, provenance)
+    results(job_id, level, status, fraction_pruned, alive, total, test_accuracy, seconds, message, provenance,
+            compute, find_compute)
     epochs(job_id, level, epoch, train_loss, test_accuracy, lr, seconds)
     experiment_jobs(experiment, job_id)
 
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE TABLE IF NOT EXISTS results (
     job_id TEXT NOT NULL, level INTEGER NOT NULL, status TEXT NOT NULL, fraction_pruned REAL, alive INTEGER,
-    total INTEGER, test_accuracy REAL, seconds REAL, message TEXT, provenance TEXT, PRIMARY KEY (job_id, level)
+    total INTEGER, test_accuracy REAL, seconds REAL, message TEXT, provenance TEXT, compute TEXT, find_compute TEXT,
+    PRIMARY KEY (job_id, level)
 );
 CREATE TABLE IF NOT EXISTS epochs (
     job_id TEXT NOT NULL, level INTEGER NOT NULL, epoch INTEGER NOT NULL, train_loss REAL, test_accuracy REAL,
@@ -168,29 +170,36 @@ def _prepare(conn: sqlite3.Connection) -> None:
             time.sleep(0.05)
 
 
+JSON_COLUMNS = ("provenance", "compute", "find_compute")  # JSON records, read back as dicts ({} when absent)
+
+
 def _with_provenance(row: dict[str, Any]) -> dict[str, Any]:
-    row["provenance"] = json.loads(row["provenance"]) if row.get("provenance") else {}
+    for column in JSON_COLUMNS:
+        row[column] = json.loads(row[column]) if row.get(column) else {}
     return row
 
 
 def _add_new_columns(conn: sqlite3.Connection) -> None:
     """Bring an index written by an older oneticket up to the schema (its rows keep their values)."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
-    if "provenance" not in columns:
+    for column in JSON_COLUMNS:
+        if column in columns:
+            continue
         try:
-            conn.execute("ALTER TABLE results ADD COLUMN provenance TEXT")
+            conn.execute(f"ALTER TABLE results ADD COLUMN {column} TEXT")
         except sqlite3.OperationalError as exc:  # another process added it first
             if "duplicate column" not in str(exc):
                 raise
 
 
 def _write_result(conn: sqlite3.Connection, job_id: str, result: LevelResult) -> None:
-    provenance = json.dumps(result.provenance, sort_keys=True) if result.provenance is not None else None
+    records = [json.dumps(value, sort_keys=True) if value is not None else None
+               for value in (result.provenance, result.compute, result.find_compute)]
     conn.execute(
         "INSERT OR REPLACE INTO results (job_id, level, status, fraction_pruned, alive, total, test_accuracy, seconds, "
-        "message, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "message, provenance, compute, find_compute) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (job_id, result.level, result.status, result.fraction_pruned, result.alive, result.total,
-         result.test_accuracy, result.seconds, result.message, provenance),
+         result.test_accuracy, result.seconds, result.message, *records),
     )
     conn.execute("DELETE FROM epochs WHERE job_id = ? AND level = ?", (job_id, result.level))
     conn.executemany(

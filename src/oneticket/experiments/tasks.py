@@ -28,7 +28,7 @@ class Task:
     def describe(self) -> str:
         if isinstance(self.job, ImpJob):
             s = self.job.spec
-            return f"IMP {s.model} w{s.width:g} on {s.dataset} ({s.optimizer}), seed {s.seed}, level {self.level}"
+            return f"{self.job.finder} {s.model} w{s.width:g} on {s.dataset} ({s.optimizer}), seed {s.seed}, level {self.level}"
         return self.job.describe()
 
 
@@ -55,7 +55,8 @@ def task_graph(graph: JobGraph, store: Path) -> TaskGraph:
     for job in graph.ordered():
         if isinstance(job, ImpJob):
             todo = [Task(job, level) for level in range(job.levels + 1) if not _level_finished(store, job, level)]
-            previous: str | None = None  # levels finish in order, so the unfinished ones are consecutive
+            dense = f"{job.dense_job}@0" if job.dense_job is not None else None  # its level 0 is that run's
+            previous: str | None = dense if dense in tasks else None  # levels finish in order
             for task in todo:
                 tasks[task.key] = task
                 needs[task.key] = (previous,) if previous is not None else ()

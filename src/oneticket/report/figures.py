@@ -33,7 +33,21 @@ MAX_PRUNED = 0.9995
 X_MARGIN = 0.12  # the axis ends this far (in -log10(1 - pruned)) past the highest sparsity plotted
 DENSE_COLOR = "#555555"
 OWN_COLOR, RANDOM_COLORS = "black", ["#8c564b", "#bcbd22", "#7f7f7f", "#e377c2"]  # random: brown first, apart from black
-SOURCE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf"]
+LEGEND_INSIDE_MAX = 6  # lines a panel's legend may hold inside the axes
+SOURCE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf", "#e377c2", "#bcbd22", "#7f7f7f"]
+
+
+def source_color(source: str, colors: dict[str, str]) -> str:
+    """The colour of a ticket source (``cifar10 (sgd, snip)``), the same in every panel and for its
+    own and transferred lines; assigned in order of first appearance."""
+    if source not in colors:
+        colors[source] = SOURCE_COLORS[len(colors) % len(SOURCE_COLORS)]
+    return colors[source]
+
+
+def is_plain_own(kind: str, finder: str) -> bool:
+    """An own ticket found by plain IMP (drawn black)."""
+    return kind == "own" and finder == "imp"
 
 
 def _forward(x: np.ndarray) -> np.ndarray:
@@ -48,17 +62,17 @@ def _percent(x: float, _pos: int) -> str:
     return f"{100 * x:.1f}".rstrip("0").rstrip(".")
 
 
-def _style(line: Line, colors: dict[str, str]) -> dict[str, object]:
-    """Own ticket black, each source its colour, random baselines brown (then olive, grey, pink) and dashed; one line
-    keeps its colour across panels."""
-    if line.kind == "own":
+def _style(line: Line, colors: dict[str, str], random_colors: dict[str, str]) -> dict[str, object]:
+    """The own IMP ticket black; each other source (a dataset, or a finder) its colour, circles for
+    its own ticket and squares transferred; random baselines brown (then olive, grey, pink) and
+    dashed. A source keeps its colour across panels."""
+    if is_plain_own(line.kind, line.finder):
         return {"color": OWN_COLOR, "linestyle": "-", "marker": "o"}
-    palette = SOURCE_COLORS if line.kind == "transfer" else RANDOM_COLORS
-    if line.label not in colors:
-        used = sum(1 for color in colors.values() if color in palette)
-        colors[line.label] = palette[used % len(palette)]
-    return {"color": colors[line.label], "linestyle": "-" if line.kind == "transfer" else "--",
-            "marker": "s" if line.kind == "transfer" else "^"}
+    if line.kind in ("own", "transfer"):
+        return {"color": source_color(line.source, colors), "linestyle": "-", "marker": "o" if line.kind == "own" else "s"}
+    if line.label not in random_colors:
+        random_colors[line.label] = RANDOM_COLORS[len(random_colors) % len(RANDOM_COLORS)]
+    return {"color": random_colors[line.label], "linestyle": "--", "marker": "^"}
 
 
 def panel_title(panel: tuple[str, str, str]) -> str:
@@ -79,7 +93,8 @@ def band(line: Line) -> tuple[list[float], list[float]]:
 
 def dense_of(lines: list[Line]) -> dict[str, float | int] | None:
     """The panel's dense network: level 0 of its own ticket's run (mean, std, seeds), if finished."""
-    own = next((line for line in lines if line.kind == "own" and 0 in line.levels), None)
+    own = next((line for line in lines if is_plain_own(line.kind, line.finder) and 0 in line.levels), None) or \
+        next((line for line in lines if line.kind == "own" and 0 in line.levels), None)
     if own is None:
         return None
     i = own.levels.index(0)
@@ -108,9 +123,13 @@ def draw_experiment(title: str, lines: list[Line], out_stem: Path) -> dict[str, 
     panels = list(dict.fromkeys(line.panel for line in lines))
     models = list(dict.fromkeys(p[0] for p in panels))
     columns = max(sum(p[0] == m for p in panels) for m in models) if panels else 1
-    fig, axes = plt.subplots(len(models) or 1, columns, figsize=(5.4 * columns, 4.2 * max(len(models), 1)),
+    most = max((sum(line.panel == p for line in lines) for p in panels), default=0)
+    legend_below = most > LEGEND_INSIDE_MAX  # many lines (finders): the legend goes under its panel, off the data
+    row_height = 4.2 + (0.17 * most + 0.4 if legend_below else 0.0)
+    fig, axes = plt.subplots(len(models) or 1, columns, figsize=(5.4 * columns, row_height * max(len(models), 1)),
                              squeeze=False)
     colors: dict[str, str] = {}
+    random_colors: dict[str, str] = {}
     record: dict[str, object] = {"title": title, "panels": []}
     series_number = 0
     for row, model in enumerate(models):
@@ -128,7 +147,7 @@ def draw_experiment(title: str, lines: list[Line], out_stem: Path) -> dict[str, 
             if dense is not None:
                 _draw_dense(ax, dense, f"dense-{len(record['panels'])}")  # type: ignore[arg-type]
             for line in (ln for ln in mine if ln.levels):  # a line whose every point diverged has nothing to draw
-                style = _style(line, colors)
+                style = _style(line, colors, random_colors)
                 gid = f"series-{series_number}"
                 series_number += 1
                 x, mean, std = line.fraction_pruned, [100 * m for m in line.mean], [100 * s for s in line.std]
@@ -151,14 +170,22 @@ def draw_experiment(title: str, lines: list[Line], out_stem: Path) -> dict[str, 
                 })
             x_max = max((f for line in mine for f in line.fraction_pruned), default=0.0)
             panel_record["x_max"] = _format_axes(ax, panel, x_max)
-            ax.legend(loc="lower left", fontsize=7, frameon=True, framealpha=0.85)
+            if legend_below:
+                ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, fontsize=7, frameon=False)
+            else:
+                ax.legend(loc="lower left", fontsize=7, frameon=True, framealpha=0.85)
             record["panels"].append(panel_record)  # type: ignore[union-attr]
     fig.suptitle(_wrapped(title, 5.4 * columns))
     fig.tight_layout()
+    return save_figure(fig, record, out_stem, dpi=130)
+
+
+def save_figure(fig: plt.Figure, record: dict[str, object], out_stem: Path, dpi: int = 120) -> dict[str, Path]:
+    """``<out_stem>.png`` and ``.svg`` of ``fig``, and the plotted numbers as ``.json``; closes ``fig``."""
     paths = {"png": out_stem.with_suffix(".png"), "svg": out_stem.with_suffix(".svg"), "json": out_stem.with_suffix(".json")}
     for kind in ("png", "svg"):
         with atomic_path(paths[kind]) as tmp:
-            fig.savefig(tmp, format=kind, dpi=130, bbox_inches="tight")
+            fig.savefig(tmp, format=kind, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     write_json_atomic(paths["json"], record)
     return paths

@@ -37,8 +37,23 @@ from oneticket.experiments import (
 from oneticket.data import dataset_info
 from oneticket.errors import UserError
 from oneticket.files import write_bytes_atomic
+from oneticket.report.compute import compute_points, compute_table, draw_compute_figure, spending_table
 from oneticket.report.figures import draw_experiment, panel_title
+from oneticket.report.inside import LabelledMask, draw_layer_profile, layer_table, overlap_table, pair_overlaps
 from oneticket.report.summary import panel_summary, seed_count
+from oneticket.tickets import RunDir, load_ticket, runs_root
+
+Table = tuple[str, list[str], list[list[str]]]  # caption, header, rows
+
+
+@dataclass(frozen=True)
+class Block:
+    """A part of an experiment's section beyond its main figure: a title, sentences, a figure, tables."""
+
+    title: str
+    text: list[str]
+    figure: dict[str, Path] | None
+    tables: list[Table]
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,7 @@ class ExperimentSection:
     seconds: float
     summary: list[tuple[str, list[str]]]  # (panel title, sentences)
     provenance: list[str]  # distinct "what computed it" lines of its results
+    blocks: list[Block]  # compute against accuracy; inside the tickets
 
 
 @dataclass(frozen=True)
@@ -65,25 +81,29 @@ class Report:
     sections: list[ExperimentSection]
 
 
-def _cell(line: Line, level: int) -> str:
-    if level not in line.levels:
-        return "-"
-    i = line.levels.index(level)
-    text = f"{100 * line.mean[i]:.2f}"
-    if line.seeds[i] > 1:
-        text += f" ± {100 * line.std[i]:.2f} (n={line.seeds[i]})"
-    return text
+def _cell(line: Line, pruned: float) -> str:
+    """The line's accuracy at the point ``pruned`` (rounded as the table's rows are), or ``-``."""
+    for i, fraction in enumerate(line.fraction_pruned):
+        if round(fraction, 4) == pruned:
+            text = f"{100 * line.mean[i]:.2f}"
+            return text + (f" ± {100 * line.std[i]:.2f} (n={line.seeds[i]})" if line.seeds[i] > 1 else "")
+    return "-"
 
 
 def panel_tables(lines: list[Line]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) per panel: one row per level, one column per line (accuracy in %)."""
+    """(title, header, rows) per panel: one row per sparsity, one column per line (accuracy in %).
+    Rows go by the fraction pruned, not the level: finders and IMP number their levels differently;
+    the level column says which level(s) each row is."""
     tables = []
     for panel in dict.fromkeys(line.panel for line in lines):
         mine = [line for line in lines if line.panel == panel]
-        levels = sorted({level for line in mine for level in line.levels})
-        pruned = {lv: f for line in mine for lv, f in zip(line.levels, line.fraction_pruned)}
+        levels: dict[float, set[int]] = {}
+        for line in mine:
+            for level, fraction in zip(line.levels, line.fraction_pruned):
+                levels.setdefault(round(fraction, 4), set()).add(level)
         header = ["level", "pruned %"] + [line.label for line in mine]
-        rows = [[str(lv), f"{100 * pruned[lv]:.2f}"] + [_cell(line, lv) for line in mine] for lv in levels]
+        rows = [[", ".join(map(str, sorted(levels[f]))), f"{100 * f:.2f}"] + [_cell(line, f) for line in mine]
+                for f in sorted(levels)]
         tables.append((panel_title(panel), header, rows))
     return tables
 
@@ -107,8 +127,77 @@ def build_section(spec: ExperimentSpec, graph: JobGraph, rows: list[Row], store:
     statuses = [s for s in make_plan(graph, store).statuses if s.job.id in job_ids]
     trainings, epochs, seconds = ResultsIndex(store, reader=True).compute(job_ids)
     failed = [(s.job.describe(), "diverged or its ticket does not exist") for s in statuses if s.state == "failed"]
+    blocks = [b for b in (compute_block(spec, mine, out), inside_block(spec, graph, store, out)) if b is not None]
     return ExperimentSection(spec, lines, figure, len(statuses), sum(s.finished for s in statuses), failed,
-                             trainings, epochs, seconds, summaries(lines), provenance_lines(mine))
+                             trainings, epochs, seconds, summaries(lines), provenance_lines(mine), blocks)
+
+
+def compute_block(spec: ExperimentSpec, rows: list[Row], out: Path) -> Block | None:
+    """Accuracy at the chosen sparsities against the compute that found each ticket."""
+    sparsities = spec.comparison_sparsities()
+    points = compute_points(rows, sparsities)
+    if not any(p.find_passes for p in points):
+        return None  # results written before compute was recorded
+    title = f"{spec.display_title}: accuracy against the compute that found the ticket"
+    figure = draw_compute_figure(title, points, sparsities, out / f"{spec.name}-compute")
+    header, spending = spending_table(rows)
+    text = ["Each point is a ticket line's level nearest the sparsity (its own sparsity in brackets when it differs); "
+            "compute in image passes (forward + backward) and time on its device, mean over seeds. IMP's level L "
+            "ticket costs the trainings of levels 0 to L-1 (which are also its own tickets' trainings: counted in "
+            "both columns below); oneshot the dense training; the other finders the dense run up to the rewind "
+            "point plus their scoring passes. A ticket that cost nothing to find (rewind point 0it, random masks) "
+            "is in the tables, not on the log-scale figure."]
+    tables = compute_table(points, sparsities) + [("Compute per source and finder, all seeds: finding the tickets "
+                                                   "(each seed's costliest) and training them", header, spending)]
+    return Block("Accuracy and the cost of finding tickets", text, figure, tables)
+
+
+def _compared_runs(spec: ExperimentSpec, graph: JobGraph) -> dict[str, str]:
+    """run id -> label of the ticket runs an experiment compares (its first model and seed)."""
+    runs: dict[str, str] = {}
+    first = [s for s in graph.series if s.experiment == spec.name and s.kind in ("own", "transfer")]
+    if not first:
+        return runs
+    model, seed = first[0].model, min(s.seed for s in first)
+    for series in first:
+        if (series.model, series.seed) != (model, seed) or not series.points:
+            continue
+        job = graph.jobs[series.points[-1].job_id]
+        run_id = job.spec.source if isinstance(job, TrainJob) else job.spec.run_id()
+        runs.setdefault(run_id, series.source)
+    return runs
+
+
+def _ticket_near(run: RunDir, sparsity: float) -> Path | None:
+    results = [r for r in run.results() if r.ticket is not None and not r.diverged]
+    if not results:
+        return None
+    best = min(results, key=lambda r: abs((1 - r.fraction_pruned) / (1 - sparsity) - 1))
+    return run.root / best.ticket  # type: ignore[operator]
+
+
+def inside_block(spec: ExperimentSpec, graph: JobGraph, store: Path, out: Path) -> Block | None:
+    """The per-layer profile and the mask overlap of the tickets an experiment compares, at the middle
+    of its chosen sparsities."""
+    chosen = sorted(spec.comparison_sparsities())
+    if not chosen:
+        return None
+    target = chosen[len(chosen) // 2]
+    masks = []
+    for run_id, label in _compared_runs(spec, graph).items():
+        path = _ticket_near(RunDir(runs_root(store) / run_id), target)
+        if path is not None:
+            masks.append(LabelledMask(label, load_ticket(path).mask))
+    if len(masks) < 2:
+        return None
+    title = f"{spec.display_title}: the tickets inside, near {100 * target:g}% pruned"
+    figure = draw_layer_profile(title, masks, out / f"{spec.name}-layers")
+    pairs = pair_overlaps(masks)
+    text = [f"Tickets of the first model and seed, each at its level nearest {100 * target:g}% pruned. "
+            "IoU: weights both masks keep over weights either keeps; chance: what two random masks with the "
+            "same per-layer counts share on average."]
+    tables = [("Mask overlap", *overlap_table(pairs)), ("Weights kept per layer (%)", *layer_table(masks, pairs if len(masks) == 2 else []))]
+    return Block("Inside the tickets", text, figure, tables)
 
 
 def summaries(lines: list[Line]) -> list[tuple[str, list[str]]]:
@@ -157,12 +246,43 @@ def _markdown(title: str, sections: list[ExperimentSection], when: str) -> str:
             out += [f"- failed: {job} ({why})"]
         out += ["", "### Test accuracy (%)", ""]
         for panel, header, rows in panel_tables(section.lines):
-            out += [f"**{panel}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            out += ["| " + " | ".join(row) + " |" for row in rows]
-            out += [""]
+            out += [f"**{panel}**", ""] + _markdown_table(header, rows)
+        for block in section.blocks:
+            out += _markdown_block(block)
         out += ["### Settings", "", "```json", _settings(spec), "```", "", "Computed with:", ""]
         out += [f"- {line}" for line in section.provenance] + [""]
     return "\n".join(out)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows] + [""]
+
+
+def _markdown_block(block: Block) -> list[str]:
+    out = [f"### {block.title}", ""] + [*block.text, ""]
+    if block.figure is not None:
+        out += [f"![{block.title}]({block.figure['png'].name})", "",
+                f"Plotted numbers: [{block.figure['json'].name}]({block.figure['json'].name}).", ""]
+    for caption, header, rows in block.tables:
+        out += [f"**{caption}**", ""] + _markdown_table(header, rows)
+    return out
+
+
+def _html_block(block: Block) -> list[str]:
+    e = html.escape
+    out = [f"<h3>{e(block.title)}</h3>"] + [f"<p>{e(text)}</p>" for text in block.text]
+    if block.figure is not None:
+        png = base64.b64encode(block.figure["png"].read_bytes()).decode()
+        out += [f"<img alt='{e(block.title)}' src='data:image/png;base64,{png}'>"]
+    for caption, header, rows in block.tables:
+        out += _html_table(caption, header, rows)
+    return out
+
+
+def _html_table(caption: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    e = html.escape
+    out = [f"<p><b>{e(caption)}</b></p><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
+    return out + ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows] + ["</table>"]
 
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
@@ -191,9 +311,9 @@ def _html(title: str, sections: list[ExperimentSection], when: str) -> str:
             out += ["<ul>"] + [f"<li>failed: {e(job)} ({e(why)})</li>" for job, why in section.failed] + ["</ul>"]
         out += ["<h3>Test accuracy (%)</h3>"]
         for panel, header, rows in panel_tables(section.lines):
-            out += [f"<p><b>{e(panel)}</b></p><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
-            out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
-            out += ["</table>"]
+            out += _html_table(panel, header, rows)
+        for block in section.blocks:
+            out += _html_block(block)
         out += ["<details><summary>Settings and what computed the results</summary>",
                 f"<pre>{e(_settings(spec))}</pre><ul>"] + [f"<li>{e(line)}</li>" for line in section.provenance]
         out += ["</ul></details>"]

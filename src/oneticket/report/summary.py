@@ -10,6 +10,7 @@ silently skipped.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from oneticket.experiments import Line
@@ -33,6 +34,23 @@ def points(line: Line) -> dict[int, Point]:
             for level, f, m, s, n in zip(line.levels, line.fraction_pruned, line.mean, line.std, line.seeds)}
 
 
+NEAR = 1.1  # two points are at the same sparsity when their fractions of weights left differ by at most this factor
+
+
+def matched(line: Line, reference: Line) -> dict[int, Point]:
+    """The reference's point at the sparsity of each of ``line``'s levels (matched by the fraction
+    pruned, not the level number: finders and IMP number their levels differently)."""
+    theirs = points(reference)
+    out = {}
+    for level, fraction in zip(line.levels, line.fraction_pruned):
+        if not theirs:
+            break
+        nearest = min(theirs.values(), key=lambda p: abs(math.log(max(1 - p.fraction_pruned, 1e-12) / max(1 - fraction, 1e-12))))
+        if abs(math.log(max(1 - nearest.fraction_pruned, 1e-12) / max(1 - fraction, 1e-12))) <= math.log(NEAR):
+            out[level] = nearest
+    return out
+
+
 def pruned(fraction: float) -> str:
     """``0.93749 -> "93.75% pruned"``, ``0.75 -> "75% pruned"``."""
     return f"{100 * fraction:.2f}".rstrip("0").rstrip(".") + "% pruned"
@@ -48,7 +66,8 @@ def seed_count(lines: list[Line]) -> str:
 
 def dense_reference(lines: list[Line]) -> Point | None:
     """The dense network of a panel: level 0 of its own ticket's run."""
-    own = next((line for line in lines if line.kind == "own"), None)
+    owns = [line for line in lines if line.kind == "own"]
+    own = next((line for line in owns if line.finder == "imp"), owns[0] if owns else None)
     return None if own is None else points(own).get(0)
 
 
@@ -60,23 +79,23 @@ def _missing(levels: list[int], line: Line) -> str:
     return f"; no own-ticket result at {where} yet"
 
 
-def transfer_sentence(line: Line, own: Line) -> str:
-    """How closely a transferred ticket follows the own ticket, level by level."""
-    mine, theirs = points(line), points(own)
+def transfer_sentence(line: Line, own: Line, ref: str = "the own ticket") -> str:
+    """How closely a transferred ticket (or another finder's) follows the own ticket, sparsity by sparsity."""
+    mine, theirs = points(line), matched(line, own)
     common = sorted((lv for lv in mine if lv in theirs and lv > 0), key=lambda lv: mine[lv].fraction_pruned)
     uncompared = sorted((lv for lv in mine if lv not in theirs and lv > 0), key=lambda lv: mine[lv].fraction_pruned)
     if not common:
-        return f"{line.label}: no level in common with the own ticket yet."
+        return f"{line.label}: no level in common with {ref} yet."
     holds = [lv for lv in common if mine[lv].mean >= theirs[lv].mean - TOLERANCE]
     first_miss = next((lv for lv in common if lv not in holds), None)
     top = common[-1]
     at_top = f"at {pruned(mine[top].fraction_pruned)} {mine[top].text()} vs {theirs[top].text()}"
     if first_miss is None:
-        return (f"{line.label}: within {TOLERANCE:g} point of the own ticket or above it at every level compared, "
+        return (f"{line.label}: within {TOLERANCE:g} point of {ref} or above it at every level compared, "
                 f"up to {pruned(mine[top].fraction_pruned)} ({at_top}){_missing(uncompared, line)}.")
     last_good = [lv for lv in common if mine[lv].fraction_pruned < mine[first_miss].fraction_pruned]
-    lead = (f"within {TOLERANCE:g} point of the own ticket or above it up to {pruned(mine[last_good[-1]].fraction_pruned)}"
-            if last_good else f"already more than {TOLERANCE:g} point below the own ticket at its first level compared "
+    lead = (f"within {TOLERANCE:g} point of {ref} or above it up to {pruned(mine[last_good[-1]].fraction_pruned)}"
+            if last_good else f"already more than {TOLERANCE:g} point below {ref} at its first level compared "
                               f"({pruned(mine[first_miss].fraction_pruned)})")
     misses = [lv for lv in common if lv not in holds]
     worst = max(misses, key=lambda lv: theirs[lv].mean - mine[lv].mean)
@@ -88,19 +107,19 @@ def transfer_sentence(line: Line, own: Line) -> str:
     return text + ("" if worst == top else f"; {at_top}") + _missing(uncompared, line) + "."
 
 
-def random_sentence(line: Line, own: Line) -> str:
+def random_sentence(line: Line, own: Line, ref: str = "the own ticket") -> str:
     """How far a random-ticket baseline falls behind the own ticket (whose mask it permutes), at
     the highest sparsity both reached."""
-    mine, theirs = points(line), points(own)
+    mine, theirs = points(line), matched(line, own)
     common = [lv for lv in mine if lv in theirs]
     if not common:
-        return f"{line.label}: no level in common with the own ticket yet."
+        return f"{line.label}: no level in common with {ref} yet."
     top = max(common, key=lambda lv: mine[lv].fraction_pruned)
     higher = sorted((lv for lv in mine if lv not in theirs and mine[lv].fraction_pruned > mine[top].fraction_pruned),
                     key=lambda lv: mine[lv].fraction_pruned)
     gap = theirs[top].mean - mine[top].mean
     where = "behind" if gap >= 0 else "ahead of"
-    return (f"{line.label}: {abs(gap):.1f} points {where} the own ticket at {pruned(mine[top].fraction_pruned)} "
+    return (f"{line.label}: {abs(gap):.1f} points {where} {ref} at {pruned(mine[top].fraction_pruned)} "
             f"({mine[top].text()} vs {theirs[top].text()}){_missing(higher, line)}.")
 
 
@@ -146,14 +165,17 @@ def panel_summary(lines: list[Line], classes: int | None = None) -> list[str]:
     """The sentences for one panel's lines."""
     sentences = []
     dense = dense_reference(lines)
-    own = next((line for line in lines if line.kind == "own" and line.levels), None)
+    owns = [line for line in lines if line.kind == "own" and line.levels]
+    own = next((line for line in owns if line.finder == "imp"), owns[0] if owns else None)
     if dense is not None:
         sentences.append(f"dense network (level 0): {dense.text()}.")
     if own is None:
-        sentences.append("own ticket: no finished level yet; the other lines are compared with it once it has some.")
+        sentences.append("no own ticket (found on this target) in this panel yet; the other lines are compared with it once it has results.")
     else:
-        sentences += [transfer_sentence(line, own) for line in lines if line.kind == "transfer" and line.levels]
-        sentences += [random_sentence(line, own) for line in lines if line.kind not in ("own", "transfer") and line.levels]
+        others = [line for line in lines if line is not own and line.kind in ("own", "transfer") and line.levels]
+        ref = "the own IMP ticket" if len(owns) > 1 else "the own ticket"
+        sentences += [transfer_sentence(line, own, ref) for line in others]
+        sentences += [random_sentence(line, own, ref) for line in lines if line.kind not in ("own", "transfer") and line.levels]
     sentences += [text for line in lines if (text := diverged_sentence(line)) is not None]
     if classes is not None:
         sentences += [text for line in lines if (text := chance_sentence(line, classes)) is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -19,6 +20,23 @@ def _keep_largest(scores: torch.Tensor, keep: int) -> torch.Tensor:
 
 def _count_to_prune(alive: int, rate: float) -> int:
     return int(round(alive * rate))
+
+
+def kept_count(total: int, sparsity: float) -> int:
+    """Weights kept at ``sparsity`` (fraction pruned) of ``total``: ``round(sparsity * total)`` go, as
+    ``torch.nn.utils.prune`` counts them."""
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    return total - _count_to_prune(total, sparsity)
+
+
+def keep_top(scores: Mapping[str, torch.Tensor], mask: Mask, keep: int) -> Mask:
+    """The ``keep`` highest-scoring weights among those ``mask`` keeps, pooled over all tensors
+    (one global threshold); weights ``mask`` prunes stay pruned whatever their score."""
+    names = list(mask)
+    flat = torch.cat([torch.where(mask[k].cpu(), scores[k].detach().cpu().double(), -math.inf).reshape(-1) for k in names])
+    kept = _keep_largest(flat, min(keep, mask.alive())).split([mask[k].numel() for k in names])
+    return Mask({k: part.view_as(mask[k]).to(mask[k].device) for k, part in zip(names, kept)})
 
 
 def magnitude_prune(weights: Mapping[str, torch.Tensor], mask: Mask, rate: float, layerwise: bool = False) -> Mask:

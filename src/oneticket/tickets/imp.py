@@ -19,13 +19,23 @@ from torch import nn
 
 from oneticket.data import DeviceData, load_dataset
 from oneticket.errors import TicketFileError, UserError
-from oneticket.files import claimed, is_writable
+from oneticket.files import claimed, is_writable, link_or_copy
 from oneticket.models import create_model
 from oneticket.sparsity import Mask, magnitude_prune
+from oneticket.tickets.finders import FinderInputs, finder_mask
 from oneticket.tickets.rundir import LevelResult, RunDir, chain_link
 from oneticket.tickets.spec import ImpSpec
-from oneticket.tickets.ticket import Ticket, TicketInfo, load_ticket, load_weights, save_ticket, save_weights, weights_sha256
-from oneticket.training import EpochRecord, Speed, TrainHooks, train
+from oneticket.tickets.ticket import (
+    Ticket,
+    TicketInfo,
+    load_ticket,
+    load_weights,
+    load_weights_with_info,
+    save_ticket,
+    save_weights,
+    weights_sha256,
+)
+from oneticket.training import Compute, EpochRecord, Speed, TrainHooks, outcome_compute, train
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,8 @@ class ImpRun:
         self.model = model.to(data.device)
         self.init_state = _cpu_state(self.model)
         self._rewind_state: dict[str, torch.Tensor] | None = None
+        # a finder other than plain IMP shares the dense run (level 0, rewind point) of the IMP run of its settings
+        self.dense_dir = RunDir(self.dir.root.parent / spec.dense_spec().run_id()) if spec.shares_dense_run else None
 
     @property
     def rewind_state(self) -> dict[str, torch.Tensor]:
@@ -167,17 +179,99 @@ class ImpRun:
             raise UserError(f"level {done.level} of run {self.dir.root.name} is damaged: {exc}. Delete "
                             f"{self.dir.level_dir(done.level)} and the later level folders, then rerun to make them again") from None
 
-    def level_mask(self, level: int) -> Mask:
-        """Level 0: nothing pruned. Level L: prune level L-1's survivors by its trained magnitudes."""
+    def level_mask(self, level: int) -> tuple[Mask, Compute | None]:
+        """The mask level ``level`` trains, and the compute spent finding it (None where an earlier
+        result does not record its compute). Level 0: nothing pruned (its finding compute, the
+        rewind point's share of its training, is known after it). IMP level L prunes level L-1's
+        survivors by the magnitudes of level L-1's trained weights (or, with ``mask_epochs``, of a
+        short training of level L-1's ticket); other finders apply their rule to the dense run's
+        states. A mask found for a level is kept in its folder until the level is finished, so a
+        resumed level trains the same mask (scores on a GPU are not bitwise reproducible)."""
         if level == 0:
-            return Mask.ones(self.model, self.spec.prune_output)
+            return Mask.ones(self.model, self.spec.prune_output), Compute()
+        path = self.dir.level_dir(level) / "mask.safetensors"
+        if path.exists():
+            tensors, info = load_weights_with_info(path)
+            return Mask(tensors).to(self.data.device), (None if info.get("find_compute") is None else Compute.of(info["find_compute"]))
+        mask, spent = self.finder_level_mask(level) if not self.spec.finds_by_imp else self.imp_level_mask(level)
+        save_weights(path, dict(mask.to("cpu")), {"run_id": self.spec.run_id(), "level": level,
+                                                 "find_compute": None if spent is None else spent.as_dict()})
+        return mask, spent
+
+    def imp_level_mask(self, level: int) -> tuple[Mask, Compute | None]:
+        before = self.dir.read_result(level - 1)
+        assert before is not None  # levels run in order
         previous = load_ticket(self.dir.ticket_file(level - 1)).mask
-        trained = load_weights(self.dir.trained_file(level - 1))
-        return magnitude_prune(trained, previous, self.spec.rate, self.spec.layerwise)
+        if self.spec.mask_epochs is None:
+            trained = load_weights(self.dir.trained_file(level - 1))
+            spent = total_compute(before.compute, before.find_compute if level > 1 else {})
+        else:
+            trained, search = self.short_training(level, previous)
+            spent = total_compute(before.find_compute, search.as_dict())
+        return magnitude_prune(trained, previous, self.spec.rate, self.spec.layerwise), spent
+
+    def finder_level_mask(self, level: int) -> tuple[Mask, Compute | None]:
+        dense = self.dir.read_result(0)
+        assert dense is not None
+        inputs = FinderInputs(self.spec, self.model, Mask.ones(self.model, self.spec.prune_output).to(self.data.device),
+                              self.init_state, lambda: self.rewind_state, lambda: load_weights(self.dir.trained_file(0)),
+                              self.data)
+        mask, scoring = finder_mask(inputs, self.spec.sparsity_targets()[level - 1])
+        dense_part = dense.compute if self.spec.finder == "oneshot" else dense.find_compute
+        return mask, total_compute(dense_part, scoring.as_dict())
+
+    def short_training(self, level: int, previous: Mask) -> tuple[dict[str, torch.Tensor], Compute]:
+        """``previous`` (level L-1's mask) trained ``mask_epochs`` epochs from the rewind point (level 1:
+        the dense network from initialization), kept as ``search.safetensors`` in level L's folder."""
+        path = self.dir.level_dir(level) / "search.safetensors"
+        if path.exists():
+            weights, info = load_weights_with_info(path)
+            return weights, Compute.of(info.get("compute"))
+        short = self.spec.model_copy(update={"epochs": self.spec.mask_epochs})
+        try:
+            settings = short.train_settings(self.seeds["train"], self.data.steps_per_epoch)
+        except UserError as exc:
+            raise UserError(f"{exc} (here: the {self.spec.mask_epochs}-epoch trainings that pick the masks; or choose "
+                            "more --mask-epochs)") from None
+        self.model.load_state_dict(self.init_state if level == 1 else self.rewind_state)
+        checkpoint = self.dir.level_dir(level) / "search_checkpoint.pt"
+        outcome = train(self.model, self.data, settings, previous.to(self.data.device), checkpoint, speed=self.speed)
+        if outcome.diverged:
+            raise UserError(f"run {self.dir.root.name}: the {self.spec.mask_epochs}-epoch training that picks level "
+                            f"{level}'s mask diverged ({outcome.diverged}); try a lower --lr or a --warmup")
+        spent = self.training_compute(outcome)
+        save_weights(path, _cpu_state(self.model), {"run_id": self.spec.run_id(), "level": level, "compute": spent.as_dict()})
+        checkpoint.unlink(missing_ok=True)
+        return load_weights(path), spent
+
+    def training_compute(self, outcome: object) -> Compute:
+        return outcome_compute(outcome.history, self.data.steps_per_epoch, self.data.images_per_epoch,  # type: ignore[attr-defined]
+                               len(self.data.test_labels))
+
+    def adopt_dense_level(self) -> LevelResult:
+        """Level 0 of a run that shares the dense run: the IMP run's level 0 (its trained weights
+        and rewind point linked, its dense ticket written again under this run's name)."""
+        assert self.dense_dir is not None
+        dense = self.dense_dir.read_result(0)
+        if dense is None:
+            raise UserError(f"the {self.spec.finder} finder needs the dense training (level 0) of IMP run "
+                            f"{self.dense_dir.root.name}, which is not in this store; run 'oneticket find' with the "
+                            "same settings and --levels 0 first (or let 'oneticket run' schedule it)")
+        if not dense.diverged:
+            link_or_copy(self.dense_dir.rewind_file, self.dir.rewind_file)
+            link_or_copy(self.dense_dir.trained_file(0), self.dir.trained_file(0))
+            mask = Mask.ones(self.model, self.spec.prune_output)
+            save_ticket(self.dir.ticket_file(0), Ticket(self.ticket_info(0, dense), mask, self.rewind_state))
+            dense = replace(dense, ticket_sha256=load_ticket(self.dir.ticket_file(0)).sha256)
+        self.dir.write_result(dense)
+        self.emit(LevelFinished(dense, skipped=True))  # trained by the IMP run, not here
+        return dense
 
     def train_level(self, level: int) -> LevelResult:
+        if level == 0 and self.dense_dir is not None:
+            return self.adopt_dense_level()
         began = time.perf_counter()
-        mask = self.level_mask(level)
+        mask, spent = self.level_mask(level)
         start_state = self.init_state if level == 0 else self.rewind_state
         self.model.load_state_dict(start_state)
         checkpoint = self.dir.checkpoint_file(level)
@@ -190,14 +284,18 @@ class ImpRun:
             hooks.snapshot_step = self.rewind_step
             hooks.on_snapshot = lambda model: save_weights(self.dir.rewind_file, _cpu_state(model), {"rewind": self.spec.rewind})
         outcome = train(self.model, self.data, self.settings, mask.to(self.data.device), checkpoint, hooks, speed=self.speed)
+        compute = self.training_compute(outcome)
         result = LevelResult.of_training(level, mask, outcome, time.perf_counter() - began, self.data.device,
-                                         (self.data.train_size, len(self.data.test_labels)))
-        if level > 0:
+                                         (self.data.train_size, len(self.data.test_labels)), compute)
+        spent = compute.part(self.rewind_step) if level == 0 else spent
+        result = replace(result, find_compute=None if spent is None else spent.as_dict())
+        if level > 0 and self.spec.finds_by_imp:  # other finders derive every level from the dense run alone
             result = replace(result, derived_from=chain_link(self.dir.read_result(level - 1)))
         if not outcome.diverged:
             result = self._save_level(level, mask, result)
         self.dir.write_result(result)
         checkpoint.unlink(missing_ok=True)
+        (self.dir.level_dir(level) / "mask.safetensors").unlink(missing_ok=True)
         self.emit(LevelFinished(result, skipped=False))
         return result
 
@@ -233,7 +331,17 @@ class ImpRun:
             lr=spec.base_lr,
             warmup=spec.warmup,
             augment=spec.augment,
+            finder=spec.finder,
+            finder_settings=spec.finder_settings(),
+            find_compute=result.find_compute,
         )
+
+
+def total_compute(*records: dict | None) -> Compute | None:
+    """The sum of compute records; None when one of them was not recorded (a result of an older oneticket)."""
+    if any(record is None for record in records):
+        return None
+    return sum((Compute.of(record) for record in records), Compute())
 
 
 def find_tickets(
@@ -246,6 +354,11 @@ def find_tickets(
     speed: Speed | None = None,
 ) -> list[LevelResult]:
     """Run (or resume, or just read back) the IMP run of ``spec`` under ``store``; ``speed``: how (not what)."""
+    dense_dir = RunDir.for_spec(store, spec.dense_spec())
+    if spec.shares_dense_run and dense_dir.read_result(0) is None:  # the dense run (the IMP run's level 0) first
+        dense = find_tickets(spec.dense_spec(), store, data_dir, device, on_event, show_download_progress, speed)
+        if dense[-1].diverged:
+            return dense
     run_dir = RunDir.for_spec(store, spec)
     finished = run_dir.finished_results(spec)
     if finished is not None and not is_writable(run_dir.root):  # a read-only store: read the results back

@@ -27,7 +27,7 @@ from oneticket.files import read_json, read_record, write_json_atomic
 from oneticket.provenance import provenance
 from oneticket.sparsity import Mask
 from oneticket.tickets.spec import ImpSpec
-from oneticket.training import TrainResult
+from oneticket.training import Compute, TrainResult
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class LevelResult:
     ticket_sha256: str | None = None  # content digests of this level's ticket and trained weights (None in older results)
     trained_sha256: str | None = None
     derived_from: str | None = None  # chain_link() of the level it was pruned from (None at level 0 and in older results)
+    compute: dict[str, Any] | None = None  # what this training cost (oneticket.training.Compute; None in older results)
+    find_compute: dict[str, Any] | None = None  # what finding the ticket it trained cost (None in older results)
 
     @property
     def diverged(self) -> bool:
@@ -54,7 +56,8 @@ class LevelResult:
 
     @classmethod
     def of_training(cls, level: int, mask: Mask, outcome: TrainResult, seconds: float,
-                    device: torch.device | str = "cpu", images: tuple[int, int] | None = None) -> LevelResult:
+                    device: torch.device | str = "cpu", images: tuple[int, int] | None = None,
+                    compute: Compute | None = None) -> LevelResult:
         """The record of one training of ``mask``'s weights (an IMP level or a ticket training) on
         ``device``, with ``images`` = (training, test) images it used (a subset's files and the
         official ones give different counts under the same settings)."""
@@ -72,6 +75,7 @@ class LevelResult:
             history=[asdict(h) for h in outcome.history],
             message=outcome.diverged,
             provenance=made,
+            compute=None if compute is None else compute.as_dict(),
         )
 
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from oneticket.data import dataset_info, dataset_names
 from oneticket.errors import UserError
@@ -23,6 +23,48 @@ from oneticket.training import LR_SCALINGS, TrainSettings, default_lr, duration_
 
 SPEC_VERSION = 1
 NOT_HASHED = frozenset({"levels"})
+
+# The ticket finders (the registry of names; their rules are in oneticket.tickets.finders).
+FINDERS: dict[str, str] = {
+    "imp": "iterative magnitude pruning and rewinding (the default)",
+    "oneshot": "magnitudes of the dense run's trained weights",
+    "magnitude-rewind": "magnitudes of the rewind-point weights",
+    "snip": "SNIP (Lee et al. 2019): |gradient x weight|",
+    "grasp": "GraSP (Wang et al. 2020): keeps w x Hg (gradient flow)",
+    "synflow": "SynFlow (Tanaka et al. 2020): data-free, iterative",
+    "random-layerwise": "random mask, the same fraction kept in every layer",
+    "erk": "random mask, Erdos-Renyi-kernel layer densities",
+}
+Finder = Literal["imp", "oneshot", "magnitude-rewind", "snip", "grasp", "synflow", "random-layerwise", "erk"]
+SCORED_FINDERS = ("snip", "grasp", "synflow")  # scored at the rewind point or at initialization
+MAGNITUDE_FINDERS = ("imp", "oneshot", "magnitude-rewind")  # where --layerwise applies
+DEFAULT_ROUNDS = 100
+FINDER_HELP = "how tickets are found (see Finders above); finders other than imp share the dense run of the IMP run of the same settings"
+
+
+def parse_sparsities(value: object) -> object:
+    """``"0.5,0.8,0.9"`` (a CLI flag) -> ``(0.5, 0.8, 0.9)``; lists pass through."""
+    if isinstance(value, str):
+        try:
+            return tuple(float(part) for part in value.split(",") if part.strip())
+        except ValueError:
+            raise ValueError("sparsities must be fractions pruned separated by commas, like 0.5,0.9,0.98") from None
+    return value
+
+
+def check_sparsities(value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    if value is None:
+        return value
+    if not value:
+        raise ValueError("sparsities is empty; give at least one fraction pruned, like 0.9")
+    if any(not 0.0 < s < 1.0 for s in value):
+        raise ValueError("sparsities are fractions pruned, each above 0 and below 1")
+    if list(value) != sorted(set(value)):
+        raise ValueError("sparsities must increase and not repeat")
+    return value
+
+
+Sparsities = Annotated[tuple[float, ...] | None, BeforeValidator(parse_sparsities), AfterValidator(check_sparsities)]
 
 
 @contextlib.contextmanager
@@ -179,6 +221,14 @@ class ImpSpec(Schedule, BaseModel):
     lr_scaling: LrScaling = Field("none", description=LR_SCALING_HELP)
     warmup: Warmup | None = Field(None, description=WARMUP_HELP)
     augment: Augment = Field("crop-flip", description=AUGMENT_HELP)
+    finder: Finder = Field("imp", description=FINDER_HELP)
+    sparsities: Sparsities = Field(None, description="fractions pruned, one ticket each, for finders other than imp: "
+                                   "0.5,0.8,0.9 (default: where --levels levels at --rate reach)")
+    mask_epochs: int | None = Field(None, ge=1, description="imp only: epochs each level trains to pick the next mask "
+                                    "(default: the full schedule); every ticket is still trained in full")
+    score_at: Literal["rewind", "init"] = Field("rewind", description="snip, grasp, synflow: score the weights at the "
+                                                "rewind point or at initialization (the ticket keeps the rewind-point weights)")
+    rounds: int = Field(DEFAULT_ROUNDS, ge=1, le=10000, description="synflow: pruning rounds (exponential schedule)")
 
     @model_validator(mode="after")
     def _options_fit_model(self) -> ImpSpec:
@@ -187,7 +237,83 @@ class ImpSpec(Schedule, BaseModel):
         if self.stem is not None and self.stem not in ("imagenet", "cifar"):
             raise ValueError(f"stem must be imagenet or cifar, got {self.stem!r}")
         self.check_warmup()
+        self._check_finder_settings()
+        if self.finder != "imp":  # one level per sparsity; the list (not the level count) is part of the run
+            object.__setattr__(self, "sparsities", self.sparsity_targets())
+            object.__setattr__(self, "levels", len(self.sparsities))
         return self
+
+    def _check_finder_settings(self) -> None:
+        """A finder setting given to a finder it does not apply to is a mistake, said in one line."""
+        finder = self.finder
+        if self.sparsities is not None and finder == "imp":
+            raise ValueError("sparsities are for the finders other than imp (IMP's follow from levels and rate)")
+        if self.mask_epochs is not None:
+            if finder != "imp":
+                raise ValueError(f"mask_epochs is a setting of the imp finder, not of {finder}")
+            if self.mask_epochs >= self.num_epochs:
+                raise ValueError(f"mask_epochs ({self.mask_epochs}) must be fewer than the epochs of training "
+                                 f"({self.num_epochs}); leave it out for plain IMP")
+            count, unit = parse_duration(self.warmup) if self.warmup is not None else (0, "ep")
+            if unit == "ep" and count > self.mask_epochs:
+                raise ValueError(f"warm-up {self.warmup} is longer than the {self.mask_epochs}-epoch trainings that pick "
+                                 "the masks (mask_epochs); choose more mask_epochs or a shorter warm-up")
+        if self.score_at != "rewind" and finder not in SCORED_FINDERS:
+            raise ValueError(f"score_at applies to {', '.join(SCORED_FINDERS)}, not to {finder}")
+        if self.rounds != DEFAULT_ROUNDS and finder != "synflow":
+            raise ValueError(f"rounds is a setting of the synflow finder, not of {finder}")
+        if self.layerwise and finder not in MAGNITUDE_FINDERS:
+            raise ValueError(f"layerwise applies to the magnitude finders ({', '.join(MAGNITUDE_FINDERS)}), not to {finder}")
+        if finder != "imp" and self.levels == 0 and self.sparsities is None:
+            raise ValueError(f"the {finder} finder needs sparsities (or levels above 0)")
+
+    @property
+    def finds_by_imp(self) -> bool:
+        return self.finder == "imp"
+
+    @property
+    def shares_dense_run(self) -> bool:
+        """Anything but plain IMP takes its level 0 (dense training, rewind point) from the IMP run of its settings."""
+        return self.finder_settings() != {"finder": "imp"}
+
+    def sparsity_targets(self) -> tuple[float, ...]:
+        """The fraction pruned each level 1..levels aims at: a finder's sparsities, or where
+        ``levels`` IMP levels at ``rate`` reach (IMP's own counts are rounded level by level)."""
+        if self.sparsities is not None:
+            return self.sparsities
+        return tuple(1.0 - (1.0 - self.rate) ** level for level in range(1, self.levels + 1))
+
+    def finder_settings(self) -> dict[str, Any]:
+        """The finder and the settings that apply to it (what a ticket records and the run id hashes)."""
+        settings: dict[str, Any] = {"finder": self.finder}
+        if self.finder == "imp":
+            if self.mask_epochs is not None:
+                settings["mask_epochs"] = self.mask_epochs
+            return settings
+        settings["sparsities"] = list(self.sparsity_targets())
+        if self.finder in SCORED_FINDERS:
+            settings["score_at"] = self.score_at
+        if self.finder == "synflow":
+            settings["rounds"] = self.rounds
+        return settings
+
+    @property
+    def finder_label(self) -> str:
+        """``imp``, ``imp, masks from 5 ep``, ``snip``, ``snip at init``, ``synflow, 20 rounds``."""
+        label = self.finder
+        if self.mask_epochs is not None:
+            label += f", masks from {self.mask_epochs} ep"
+        if self.score_at == "init":
+            label += " at init"
+        if self.rounds != DEFAULT_ROUNDS:
+            label += f", {self.rounds} rounds"
+        return label
+
+    def dense_spec(self) -> ImpSpec:
+        """The IMP run whose level 0 (dense training, rewind point) every finder of these settings
+        shares: this spec with the finder settings at their defaults."""
+        return self.model_copy(update={"finder": "imp", "sparsities": None, "mask_epochs": None, "score_at": "rewind",
+                                       "rounds": DEFAULT_ROUNDS, "levels": 0})
 
     def model_options(self) -> dict[str, Any]:
         """Keyword options for the model factory (only those the user set)."""
@@ -214,6 +340,13 @@ class ImpSpec(Schedule, BaseModel):
         if self.precision == "fp32":
             fields.pop("precision")  # fp32 runs keep the ids they had before precision was a setting
         self.hash_recipe(fields)
+        for key in ("finder", "sparsities", "mask_epochs", "score_at", "rounds"):
+            fields.pop(key)
+        settings = self.finder_settings()
+        if settings != {"finder": "imp"}:  # plain IMP keeps the ids it had before finders existed
+            fields["finder"] = settings
+            if self.finder != "imp":
+                fields.pop("rate")  # the sparsities say where the levels are
         fields["kind"] = "imp"
         fields["version"] = SPEC_VERSION
         return fields

@@ -57,6 +57,9 @@ class TicketInfo:
     lr: float | None = None
     warmup: str | None = None
     augment: str | None = None
+    finder: str = "imp"  # how the mask was found, and that finder's settings (absent before finders: imp)
+    finder_settings: dict[str, Any] = field(default_factory=dict)
+    find_compute: dict[str, Any] | None = None  # what finding it cost (oneticket.training.Compute); None before it was recorded
 
     def describe_model(self) -> str:
         return describe_model(self.model, self.width, self.model_options)
@@ -169,6 +172,12 @@ def save_weights(path: Path, state: dict[str, torch.Tensor], info: dict[str, Any
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return _read(path, WEIGHTS_FORMAT).tensors
+
+
+def load_weights_with_info(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A weights file's tensors and the metadata it was saved with."""
+    contents = _read(path, WEIGHTS_FORMAT)
+    return contents.tensors, contents.info
 
 
 def weights_sha256(path: Path) -> str:

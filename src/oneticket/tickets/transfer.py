@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,7 +54,7 @@ from oneticket.tickets.spec import (
     Warmup,
 )
 from oneticket.tickets.ticket import Ticket, load_state_into
-from oneticket.training import Speed, TrainHooks, train
+from oneticket.training import Speed, TrainHooks, outcome_compute, train
 
 MaskKind = Literal["ticket", "random", "random-layerwise"]
 WeightsKind = Literal["ticket", "random"]
@@ -253,8 +253,10 @@ def train_ticket(
         on_epoch=lambda record: on_event(EpochDone(level, record)),
     )
     outcome = train(model, data, settings, mask.to(data.device), directory.checkpoint_file, hooks, speed=speed)
+    compute = outcome_compute(outcome.history, data.steps_per_epoch, data.images_per_epoch, len(data.test_labels))
     result = LevelResult.of_training(level, mask, outcome, time.perf_counter() - began, data.device,
-                                     (data.train_size, len(data.test_labels)))
+                                     (data.train_size, len(data.test_labels)), compute)
+    result = replace(result, find_compute=ticket.info.find_compute)
     write_json_atomic(directory.result_file, asdict(result))
     directory.checkpoint_file.unlink(missing_ok=True)
     on_event(LevelFinished(result, skipped=False))

@@ -1,5 +1,6 @@
 """Training: optimizers and schedules, the loop, evaluation, checkpoints, execution options."""
 
+from oneticket.training.compute import Compute, outcome_compute, scoring_compute, training_compute
 from oneticket.training.device import DEVICES, resolve_device
 from oneticket.training.loop import EpochRecord, TrainHooks, TrainResult, TrainSettings, evaluate, train
 from oneticket.training.optim import (
@@ -16,6 +17,10 @@ from oneticket.training.optim import (
 from oneticket.training.speed import PRECISIONS, Speed
 
 __all__ = [
+    "Compute",
+    "outcome_compute",
+    "scoring_compute",
+    "training_compute",
     "DEVICES",
     "resolve_device",
     "OPTIMIZERS",
