@@ -224,12 +224,12 @@ def test_finder_settings_change_the_run_id_and_plain_imp_keeps_its_id():
 
 @pytest.mark.parametrize("args, words", [
     (["--finder", "magic"], "is not one of"),
-    (["--sparsities", "0.5"], "sparsities are for the finders other than imp"),
-    (["--finder", "snip", "--mask-epochs", "3"], "mask_epochs is a setting of the imp finder"),
-    (["--finder", "oneshot", "--score-at", "init"], "score_at applies to snip, grasp, synflow"),
+    (["--sparsities", "0.5"], "are for the finders other than imp"),
+    (["--finder", "snip", "--mask-epochs", "3"], "(--mask-epochs) is a setting of the imp finder"),
+    (["--finder", "oneshot", "--score-at", "init"], "(--score-at) applies to snip, grasp, synflow"),
     (["--finder", "snip", "--sparsities", "0.9,0.5"], "must increase"),
     (["--finder", "snip", "--sparsities", "1.5"], "above 0 and below 1"),
-    (["--finder", "grasp", "--layerwise", "--sparsities", "0.5"], "layerwise applies to the magnitude finders"),
+    (["--finder", "grasp", "--layerwise", "--sparsities", "0.5"], "(--layerwise) applies to the magnitude finders"),
     (["--mask-epochs", "1", "--warmup", "2ep", "--epochs", "4"], "longer than the 1-epoch trainings that pick the masks"),
 ])
 def test_bad_finder_settings_are_one_line_errors(tmp_path, capsys, args, words):

@@ -118,7 +118,8 @@ def compare(
         console.print("per-layer overlap: compare two or three tickets at a time")
     if figure is not None:
         paths = draw_layer_profile("fraction of weights kept per layer", masks, figure.with_suffix(""))
-        console.print(f"figure: {paths['png']}", soft_wrap=True, markup=False)
+        console.print(f"figure: {paths['png']} (and {paths['svg'].name}, the plotted numbers in {paths['json'].name})",
+                      soft_wrap=True, markup=False)
 
 
 def ticket_label(path: Path, ticket: Ticket) -> str:

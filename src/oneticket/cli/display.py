@@ -135,7 +135,8 @@ def compute_text(compute: dict | None) -> str:
     if not compute:
         return "not recorded"
     c = Compute.of(compute)
-    return f"{c.epochs:g} epochs ({c.steps} steps), {c.passes:.2g} image passes (forward + backward), {c.seconds:.1f} s"
+    epochs = f"{c.epochs:g} epoch{'' if c.epochs == 1 else 's'}"
+    return f"{epochs} ({c.steps} steps), {c.passes:.2g} image passes (forward + backward), {c.seconds:.1f} s"
 
 
 def results_table(results: list[LevelResult]) -> Table:

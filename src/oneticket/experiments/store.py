@@ -129,14 +129,16 @@ class ResultsIndex:
             rows = conn.execute("SELECT * FROM epochs WHERE job_id = ? AND level = ? ORDER BY epoch", (job_id, level))
             return [dict(r) for r in rows]
 
-    def compute(self, job_ids: Iterable[str]) -> tuple[int, int, float]:
-        """(trainings, epochs, seconds) spent on the finished levels and trainings of ``job_ids``."""
-        wanted = set(job_ids)
+    def compute(self, job_ids: Iterable[str], borrowed: Iterable[tuple[str, int]] = ()) -> tuple[int, int, float]:
+        """(trainings, epochs, seconds) spent on the finished levels and trainings of ``job_ids``,
+        leaving out ``borrowed`` (job id, level) results: a finder run's level 0 is the IMP run's."""
+        wanted, skip = set(job_ids), set(borrowed)
         with self._connect() as conn:
-            results = conn.execute("SELECT job_id, seconds FROM results").fetchall()
-            epochs = conn.execute("SELECT job_id, COUNT(*) FROM epochs GROUP BY job_id").fetchall()
-        mine = [seconds or 0.0 for job_id, seconds in results if job_id in wanted]
-        return len(mine), sum(n for job_id, n in epochs if job_id in wanted), sum(mine)
+            results = conn.execute("SELECT job_id, level, seconds FROM results").fetchall()
+            epochs = conn.execute("SELECT job_id, level, COUNT(*) FROM epochs GROUP BY job_id, level").fetchall()
+        mine = [seconds or 0.0 for job_id, level, seconds in results if job_id in wanted and (job_id, level) not in skip]
+        return (len(mine), sum(n for job_id, level, n in epochs if job_id in wanted and (job_id, level) not in skip),
+                sum(mine))
 
     def sync(self) -> int:
         """Index every finished result found in the store's directories; returns how many."""

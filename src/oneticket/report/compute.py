@@ -93,9 +93,10 @@ def draw_compute_figure(title: str, points: list[ComputePoint], sparsities: list
             mine = [p for p in points if p.panel == panel and p.sparsity == target and p.find_passes]
             for p in mine:
                 color = OWN_COLOR if is_plain_own(p.kind, p.finder) else source_color(p.label, colors)
+                label = f"own ticket: {p.label}" if p.kind == "own" else f"ticket from {p.label}"
                 ax.errorbar([p.find_passes], [100 * p.mean], yerr=[100 * p.std], fmt="o" if p.kind == "own" else "s",
-                            color=color, markersize=5, capsize=2, label=p.label)
-            ax.set_title(f"{panel_title(panel) if panel[0] else ''}\n{100 * target:g}% pruned", fontsize=8)
+                            color=color, markersize=5, capsize=2, label=label)
+            ax.set_title(f"{panel_title(panel) if panel[0] else ''}\n{percent_label(target)} pruned", fontsize=8)
             record["panels"].append({"panel": list(panel), "sparsity": target,  # type: ignore[union-attr]
                                      "points": [asdict(p) for p in mine]})
             if not mine:
@@ -124,6 +125,11 @@ def draw_compute_figure(title: str, points: list[ComputePoint], sparsities: list
     return save_figure(fig, record, out_stem, dpi=120)
 
 
+def percent_label(fraction: float) -> str:
+    """``0.984375`` -> ``98.44%``, ``0.9`` -> ``90%``."""
+    return f"{100 * fraction:.2f}".rstrip("0").rstrip(".") + "%"
+
+
 def passes_text(passes: float | None) -> str:
     """``3.1e6``; ``-`` when not recorded."""
     return "-" if passes is None else f"{passes:.2g}" if passes < 1000 else f"{passes:.1e}".replace("e+0", "e").replace("e+", "e")
@@ -140,7 +146,7 @@ def compute_table(points: list[ComputePoint], sparsities: list[float]) -> list[t
     tables = []
     for panel in dict.fromkeys(p.panel for p in points):
         mine = [p for p in points if p.panel == panel]
-        header = ["ticket", "kind"] + [f"{100 * s:g}% pruned: accuracy · find compute" for s in sparsities]
+        header = ["ticket", "kind"] + [f"{percent_label(s)} pruned: accuracy · find compute" for s in sparsities]
         rows = []
         for label, kind in dict.fromkeys((p.label, p.kind) for p in mine):
             cells = []
@@ -169,6 +175,9 @@ def spending_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     header = ["model", "tickets from", "seeds", "find: passes", "find: time", "train: passes", "train: time", "trainings"]
     table = []
     for (model, source), mine in by_source.items():
+        mine = [r for r in mine if not (r.level == 0 and r.finder != "imp")]  # a finder's level 0 is the IMP run's
+        if not mine:
+            continue
         costliest: dict[int, Row] = {}
         for row in mine:
             if row.seed not in costliest or (row.find_passes or 0) > (costliest[row.seed].find_passes or 0):

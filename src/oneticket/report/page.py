@@ -25,6 +25,7 @@ import torch
 from oneticket import __version__
 from oneticket.experiments import (
     ExperimentSpec,
+    ImpJob,
     JobGraph,
     Line,
     ResultsIndex,
@@ -125,7 +126,8 @@ def build_section(spec: ExperimentSpec, graph: JobGraph, rows: list[Row], store:
     figure = draw_experiment(spec.display_title, lines, out / spec.name)
     job_ids = experiment_jobs(graph, spec.name)
     statuses = [s for s in make_plan(graph, store).statuses if s.job.id in job_ids]
-    trainings, epochs, seconds = ResultsIndex(store, reader=True).compute(job_ids)
+    borrowed = [(j, 0) for j in job_ids if isinstance(graph.jobs.get(j), ImpJob) and graph.jobs[j].dense_job is not None]  # type: ignore[union-attr]
+    trainings, epochs, seconds = ResultsIndex(store, reader=True).compute(job_ids, borrowed)
     failed = [(s.job.describe(), "diverged or its ticket does not exist") for s in statuses if s.state == "failed"]
     blocks = [b for b in (compute_block(spec, mine, out), inside_block(spec, graph, store, out)) if b is not None]
     return ExperimentSection(spec, lines, figure, len(statuses), sum(s.finished for s in statuses), failed,
@@ -141,7 +143,8 @@ def compute_block(spec: ExperimentSpec, rows: list[Row], out: Path) -> Block | N
     title = f"{spec.display_title}: accuracy against the compute that found the ticket"
     figure = draw_compute_figure(title, points, sparsities, out / f"{spec.name}-compute")
     header, spending = spending_table(rows)
-    text = ["Each point is a ticket line's level nearest the sparsity (its own sparsity in brackets when it differs); "
+    text = ["Circles: own tickets (trained where they were found); squares: tickets transferred to the target. "
+            "Each point is a ticket line's level nearest the sparsity (its own sparsity in brackets when it differs); "
             "compute in image passes (forward + backward) and time on its device, mean over seeds. IMP's level L "
             "ticket costs the trainings of levels 0 to L-1 (which are also its own tickets' trainings: counted in "
             "both columns below); oneshot the dense training; the other finders the dense run up to the rewind "

@@ -247,10 +247,10 @@ class ImpSpec(Schedule, BaseModel):
         """A finder setting given to a finder it does not apply to is a mistake, said in one line."""
         finder = self.finder
         if self.sparsities is not None and finder == "imp":
-            raise ValueError("sparsities are for the finders other than imp (IMP's follow from levels and rate)")
+            raise ValueError("sparsities (--sparsities) are for the finders other than imp (IMP's follow from levels and rate)")
         if self.mask_epochs is not None:
             if finder != "imp":
-                raise ValueError(f"mask_epochs is a setting of the imp finder, not of {finder}")
+                raise ValueError(f"mask_epochs (--mask-epochs) is a setting of the imp finder, not of {finder}")
             if self.mask_epochs >= self.num_epochs:
                 raise ValueError(f"mask_epochs ({self.mask_epochs}) must be fewer than the epochs of training "
                                  f"({self.num_epochs}); leave it out for plain IMP")
@@ -259,11 +259,11 @@ class ImpSpec(Schedule, BaseModel):
                 raise ValueError(f"warm-up {self.warmup} is longer than the {self.mask_epochs}-epoch trainings that pick "
                                  "the masks (mask_epochs); choose more mask_epochs or a shorter warm-up")
         if self.score_at != "rewind" and finder not in SCORED_FINDERS:
-            raise ValueError(f"score_at applies to {', '.join(SCORED_FINDERS)}, not to {finder}")
+            raise ValueError(f"score_at (--score-at) applies to {', '.join(SCORED_FINDERS)}, not to {finder}")
         if self.rounds != DEFAULT_ROUNDS and finder != "synflow":
-            raise ValueError(f"rounds is a setting of the synflow finder, not of {finder}")
+            raise ValueError(f"rounds (--rounds) is a setting of the synflow finder, not of {finder}")
         if self.layerwise and finder not in MAGNITUDE_FINDERS:
-            raise ValueError(f"layerwise applies to the magnitude finders ({', '.join(MAGNITUDE_FINDERS)}), not to {finder}")
+            raise ValueError(f"layerwise (--layerwise) applies to the magnitude finders ({', '.join(MAGNITUDE_FINDERS)}), not to {finder}")
         if finder != "imp" and self.levels == 0 and self.sparsities is None:
             raise ValueError(f"the {finder} finder needs sparsities (or levels above 0)")
 

@@ -118,6 +118,8 @@ def _read(path: Path, kind: str) -> _Contents:
     path = Path(path)
     if not path.is_file():
         raise TicketFileError(f"{path}: no such file")
+    if path.suffix != ".safetensors":
+        raise TicketFileError(f"{path} is not a ticket or weights file (those are .safetensors files)")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
