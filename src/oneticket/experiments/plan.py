@@ -183,8 +183,9 @@ class FinderCost:
 
 def finder_costs(graph: JobGraph) -> list[FinderCost]:
     """What each source and finder costs, split into finding and evaluating (planned, in epochs)."""
-    runs = [job for job in graph.ordered() if isinstance(job, ImpJob) and not (job.spec.levels == 0 and
-            any(isinstance(j, ImpJob) and j.dense_job == job.id for j in graph.jobs.values()))]
+    imps = [job for job in graph.ordered() if isinstance(job, ImpJob)]
+    bases = {job.dense_job for job in imps}  # IMP runs there only for their dense level: no tickets of their own
+    runs = [job for job in imps if not (job.spec.levels == 0 and job.id in bases)]
     trainings: dict[str, int] = {}
     for job in graph.jobs.values():
         if isinstance(job, TrainJob) and job.spec.kind == "transfer":

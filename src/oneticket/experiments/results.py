@@ -10,6 +10,7 @@ from pathlib import Path
 
 from oneticket.experiments.graph import JobGraph
 from oneticket.experiments.store import ResultsIndex
+from oneticket.training import Compute
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def tidy_rows(graph: JobGraph, store: Path) -> list[Row]:
 
 
 def _passes(compute: dict) -> int | None:
-    return compute["forward"] + compute["backward"] if compute else None
+    return Compute.of(compute).passes if compute else None
 
 
 @dataclass(frozen=True)

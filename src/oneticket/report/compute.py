@@ -27,6 +27,7 @@ from oneticket.experiments import Row  # noqa: E402
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter  # noqa: E402
 
 from oneticket.report.figures import OWN_COLOR, is_plain_own, panel_title, save_figure, source_color  # noqa: E402
+from oneticket.report.summary import sparsity_distance  # noqa: E402
 
 TICKET_KINDS = ("own", "transfer")
 NEAR = 1.3  # a level stands for a sparsity when their fractions of weights left differ by at most this factor
@@ -48,10 +49,6 @@ class ComputePoint:
     find_epochs: float | None
 
 
-def _distance(pruned: float, target: float) -> float:
-    return abs(math.log(max(1.0 - pruned, 1e-12) / (1.0 - target)))
-
-
 def _mean(values: list[float | int | None]) -> float | None:
     known = [float(v) for v in values if v is not None]
     return statistics.fmean(known) if known and len(known) == len(values) else None
@@ -66,8 +63,8 @@ def compute_points(rows: list[Row], sparsities: list[float]) -> list[ComputePoin
     points = []
     for (panel, label, kind, finder), levels in lines.items():
         for target in sparsities:
-            level, chosen = min(levels.items(), key=lambda item: _distance(item[1][0].fraction_pruned, target))
-            if _distance(chosen[0].fraction_pruned, target) > math.log(NEAR):
+            level, chosen = min(levels.items(), key=lambda item: sparsity_distance(item[1][0].fraction_pruned, target))
+            if sparsity_distance(chosen[0].fraction_pruned, target) > math.log(NEAR):
                 continue
             accuracies = [float(r.test_accuracy) for r in chosen]  # type: ignore[arg-type]
             points.append(ComputePoint(

@@ -41,7 +41,7 @@ from oneticket.files import write_bytes_atomic
 from oneticket.report.compute import compute_points, compute_table, draw_compute_figure, spending_table
 from oneticket.report.figures import draw_experiment, panel_title
 from oneticket.report.inside import LabelledMask, draw_layer_profile, layer_table, overlap_table, pair_overlaps
-from oneticket.report.summary import panel_summary, seed_count
+from oneticket.report.summary import panel_summary, seed_count, sparsity_distance
 from oneticket.tickets import RunDir, load_ticket, runs_root
 
 Table = tuple[str, list[str], list[list[str]]]  # caption, header, rows
@@ -175,7 +175,7 @@ def _ticket_near(run: RunDir, sparsity: float) -> Path | None:
     results = [r for r in run.results() if r.ticket is not None and not r.diverged]
     if not results:
         return None
-    best = min(results, key=lambda r: abs((1 - r.fraction_pruned) / (1 - sparsity) - 1))
+    best = min(results, key=lambda r: sparsity_distance(r.fraction_pruned, sparsity))
     return run.root / best.ticket  # type: ignore[operator]
 
 

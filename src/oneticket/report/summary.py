@@ -37,16 +37,19 @@ def points(line: Line) -> dict[int, Point]:
 NEAR = 1.1  # two points are at the same sparsity when their fractions of weights left differ by at most this factor
 
 
+def sparsity_distance(a: float, b: float) -> float:
+    """How far apart two fractions pruned are: |log| of the ratio of the fractions of weights left."""
+    return abs(math.log(max(1.0 - a, 1e-12) / max(1.0 - b, 1e-12)))
+
+
 def matched(line: Line, reference: Line) -> dict[int, Point]:
     """The reference's point at the sparsity of each of ``line``'s levels (matched by the fraction
     pruned, not the level number: finders and IMP number their levels differently)."""
-    theirs = points(reference)
+    theirs = list(points(reference).values())
     out = {}
     for level, fraction in zip(line.levels, line.fraction_pruned):
-        if not theirs:
-            break
-        nearest = min(theirs.values(), key=lambda p: abs(math.log(max(1 - p.fraction_pruned, 1e-12) / max(1 - fraction, 1e-12))))
-        if abs(math.log(max(1 - nearest.fraction_pruned, 1e-12) / max(1 - fraction, 1e-12))) <= math.log(NEAR):
+        nearest = min(theirs, key=lambda p: sparsity_distance(p.fraction_pruned, fraction), default=None)
+        if nearest is not None and sparsity_distance(nearest.fraction_pruned, fraction) <= math.log(NEAR):
             out[level] = nearest
     return out
 

@@ -80,22 +80,17 @@ def _timed(passes: Callable[[], tuple[Mask, int, int]]) -> tuple[Mask, Compute]:
     return mask, scoring_compute(forward, backward, time.perf_counter() - began)
 
 
-def _snip(inputs: FinderInputs, sparsity: float) -> tuple[Mask, Compute]:
-    def passes() -> tuple[Mask, int, int]:
-        batches = inputs.sample()
-        scores = snip_scores(inputs.model_at(inputs.scored_state()), list(inputs.everything), batches)
-        n = sum(len(labels) for _, labels in batches)
-        return keep_top(scores, inputs.everything, kept_count(inputs.everything.total(), sparsity)), n, n
-    return _timed(passes)
-
-
-def _grasp(inputs: FinderInputs, sparsity: float) -> tuple[Mask, Compute]:
-    def passes() -> tuple[Mask, int, int]:
-        batches = inputs.sample()
-        scores = grasp_scores(inputs.model_at(inputs.scored_state()), list(inputs.everything), batches)
-        n = sum(len(labels) for _, labels in batches)
-        return keep_top(scores, inputs.everything, kept_count(inputs.everything.total(), sparsity)), 2 * n, 3 * n
-    return _timed(passes)
+def _batch_scored(score: Callable[..., dict[str, torch.Tensor]], forward: int, backward: int) -> FinderRule:
+    """A rule that scores the weights on the sample images (``forward`` and ``backward`` passes per
+    image) and keeps the top scores globally."""
+    def rule(inputs: FinderInputs, sparsity: float) -> tuple[Mask, Compute]:
+        def passes() -> tuple[Mask, int, int]:
+            batches = inputs.sample()
+            scores = score(inputs.model_at(inputs.scored_state()), list(inputs.everything), batches)
+            n = sum(len(labels) for _, labels in batches)
+            return keep_top(scores, inputs.everything, kept_count(inputs.everything.total(), sparsity)), forward * n, backward * n
+        return _timed(passes)
+    return rule
 
 
 def _synflow(inputs: FinderInputs, sparsity: float) -> tuple[Mask, Compute]:
@@ -116,8 +111,8 @@ def _random_profile(profile: str) -> FinderRule:
 RULES: dict[str, FinderRule] = {
     "oneshot": _oneshot,
     "magnitude-rewind": _magnitude_rewind,
-    "snip": _snip,
-    "grasp": _grasp,
+    "snip": _batch_scored(snip_scores, 1, 1),
+    "grasp": _batch_scored(grasp_scores, 2, 3),  # gradient, then gradient with its graph and the Hessian-vector product
     "synflow": _synflow,
     "random-layerwise": _random_profile("uniform"),
     "erk": _random_profile("erk"),

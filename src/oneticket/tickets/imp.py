@@ -35,7 +35,7 @@ from oneticket.tickets.ticket import (
     save_weights,
     weights_sha256,
 )
-from oneticket.training import Compute, EpochRecord, Speed, TrainHooks, outcome_compute, train
+from oneticket.training import Compute, EpochRecord, Speed, TrainHooks, TrainResult, outcome_compute, train
 
 
 @dataclass(frozen=True)
@@ -244,9 +244,8 @@ class ImpRun:
         checkpoint.unlink(missing_ok=True)
         return load_weights(path), spent
 
-    def training_compute(self, outcome: object) -> Compute:
-        return outcome_compute(outcome.history, self.data.steps_per_epoch, self.data.images_per_epoch,  # type: ignore[attr-defined]
-                               len(self.data.test_labels))
+    def training_compute(self, outcome: TrainResult) -> Compute:
+        return outcome_compute(outcome.history, self.data.steps_per_epoch, self.data.images_per_epoch, len(self.data.test_labels))
 
     def adopt_dense_level(self) -> LevelResult:
         """Level 0 of a run that shares the dense run: the IMP run's level 0 (its trained weights
