@@ -138,12 +138,12 @@ def test_cuda_asked_without_a_gpu(tmp_path: Path, capsys):
 
 
 def test_ctrl_c_exits_130_with_a_resume_hint(tmp_path: Path, capsys, monkeypatch):
-    from oneticket.cli import commands
+    from oneticket import api
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(commands, "find_tickets", interrupted)
+    monkeypatch.setattr(api, "find_tickets", interrupted)
     assert main(FIND_TINY + ["--store", str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert "rerun the same command to continue" in err and "Traceback" not in err

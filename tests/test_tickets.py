@@ -77,10 +77,10 @@ def test_a_pickle_is_never_unpickled(tmp_path: Path):
 
 def test_other_format_version_is_refused(tmp_path: Path, monkeypatch):
     path = tmp_path / "t.safetensors"
-    monkeypatch.setattr(ticket_module, "FORMAT_VERSION", 3)
+    monkeypatch.setattr(ticket_module, "FORMAT_VERSION", 4)
     save_ticket(path, make_ticket())
     monkeypatch.undo()
-    with pytest.raises(TicketFileError, match="format version 3; this oneticket reads versions 1, 2: update oneticket"):
+    with pytest.raises(TicketFileError, match="format version 4; this oneticket reads versions 1, 2, 3: update oneticket"):
         load_ticket(path)
 
 

@@ -23,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-tickets_app = typer.Typer(cls=HelpGroup, rich_markup_mode=None, help="The tickets catalogue: list, inspect, export, import and verify ticket files.", no_args_is_help=True)
+tickets_app = typer.Typer(cls=HelpGroup, rich_markup_mode=None, help="The tickets catalogue: list, inspect, export (Hub-ready folders, compact files), push to and import from the Hugging Face Hub, verify ticket files.", no_args_is_help=True)
 app.add_typer(tickets_app, name="tickets")
 
 err_console = Console(stderr=True, highlight=False)

@@ -1,7 +1,8 @@
-"""``oneticket tickets list | export | import | verify`` (``show`` is with ``find``)."""
+"""``oneticket tickets list | export | push | import | verify`` (``show`` is with ``find``)."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -12,10 +13,19 @@ from rich import box
 from rich.table import Table
 
 from oneticket.cli import tickets_app
-from oneticket.cli.experiments import StoreOption, _store, demo_store, ticket_files
+from oneticket.api import ticket_files
+from oneticket.cli.experiments import StoreOption, _store, demo_store
 from oneticket.errors import UserError
 from oneticket.tickets import TicketInfo, runs_root
-from oneticket.tickets.catalogue import CatalogueEntry, DamagedEntry, catalogue_all, export_tickets, import_tickets, verify_ticket
+from oneticket.tickets.catalogue import (
+    CatalogueEntry,
+    DamagedEntry,
+    catalogue_all,
+    export_tickets,
+    import_tickets,
+    publish,
+    verify_ticket,
+)
 
 console = Console(highlight=False)
 
@@ -99,25 +109,54 @@ def export(
     out: Annotated[Path, typer.Argument(metavar="DIR", help="new folder to write (must not exist or be empty)", show_default=False)],
     from_: Annotated[list[str], typer.Option("--from", metavar="RUN", help="run directory, run id or ticket file (repeatable)", show_default=False)],
     levels: Annotated[str | None, typer.Option(metavar="LEVELS", help="comma-separated levels (default: all)", show_default=False)] = None,
+    compact: Annotated[bool, typer.Option("--compact", help="store only what each ticket holds: a bit-packed mask and the surviving weights (loads to the same masked model; --variant random-mask needs the dense files)")] = False,
+    license: Annotated[str, typer.Option(metavar="ID", help="the license the card declares (a Hub license id: mit, apache-2.0, cc-by-4.0, ...)")] = "mit",
     store: StoreOption = None,
 ) -> None:
-    """Write tickets to a folder ready to publish: the safetensors files, tickets.json and a README card."""
+    """Write tickets to a folder that is a Hugging Face model repo: the ticket files, tickets.json and a README card with YAML metadata (one test accuracy per level)."""
     from oneticket.cli.experiments import _parse_levels
     from oneticket.tickets import load_ticket
 
+    if not LICENSE_PATTERN.match(license):
+        raise UserError(f"--license {license!r} is not a license id; give one such as mit, apache-2.0 or cc-by-4.0")
     wanted = _parse_levels(levels)
     paths = [p for source in from_ for p in ticket_files(source, _store(store))]
     if wanted is not None:
         paths = [p for p in paths if load_ticket(p).info.level in wanted]
     if not paths:
         raise UserError(f"no tickets at levels {levels} in {', '.join(from_)}")
-    written = export_tickets(paths, out)
-    console.print(f"exported {len(written)} ticket(s) to {out} (card: {out / 'README.md'})")
+    written = export_tickets(paths, out, compact=compact, license=license)
+    size = sum(path.stat().st_size for path in written)
+    console.print(f"exported {len(written)} ticket(s), {_megabytes(size)}, to {out} (card: {out / 'README.md'})", soft_wrap=True, markup=False)
+    console.print(f"publish it: oneticket tickets push {shlex.quote(str(out))} --repo OWNER/NAME", soft_wrap=True, markup=False)
+
+
+LICENSE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size < 1e9 else f"{size / 1e9:.2f} GB"
+
+
+@tickets_app.command("push")
+def push(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="a folder written by 'oneticket tickets export'", show_default=False)],
+    repo: Annotated[str, typer.Option(metavar="OWNER/NAME", help="the Hugging Face model repo (created when missing)", show_default=False)],
+    private: Annotated[bool, typer.Option("--private", help="create the repo private")] = False,
+    revision: Annotated[str | None, typer.Option(metavar="BRANCH", help="the branch to commit to (default: main)", show_default=False)] = None,
+) -> None:
+    """Upload an exported ticket folder to the Hugging Face Hub (needs pip install 'oneticket[hub]' and a login: hf auth login).
+
+    Every ticket is verified first; only the ticket files, tickets.json and README.md are uploaded.
+    """
+    url, count = publish(folder, repo, private, revision)
+    console.print(f"pushed {count} ticket(s) to {url}", soft_wrap=True, markup=False)
+    console.print(f"fetch them anywhere: oneticket tickets import hf://{repo}", soft_wrap=True, markup=False)
 
 
 @tickets_app.command("import")
 def import_(
-    source: Annotated[Path, typer.Argument(metavar="PATH", help="a ticket file or an exported folder", show_default=False)],
+    source: Annotated[str, typer.Argument(metavar="SOURCE", help="a ticket file, an exported folder, a .zip of one, or hf://OWNER/REPO[@REVISION] (needs pip install 'oneticket[hub]')", show_default=False)],
     store: StoreOption = None,
 ) -> None:
     """Verify tickets and copy them into the store, where 'oneticket transfer --from RUN_ID' finds them."""

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import inspect
-import os
 from pathlib import Path
 from typing import Any
 
-import torch
 import typer
 from rich.console import Console
 
+from oneticket import api
 from oneticket.cli import Interrupted, app, tickets_app
 from oneticket.cli.display import FindDisplay, plain_table, results_table, ticket_tables
 from oneticket.errors import UserError
 from oneticket.report.inside import LabelledMask, draw_layer_profile, layer_table, overlap_table, pair_overlaps
 from oneticket.cli.options import build_spec, existing_folder, spec_parameters, with_parameters
-from oneticket.tickets import ImpSpec, RunDir, Ticket, check_ticket_fits, find_tickets, load_ticket
+from oneticket.tickets import ImpSpec, Ticket, check_ticket_fits, load_ticket
 from oneticket.tickets.spec import FINDERS
-from oneticket.training import Speed, resolve_device
+from oneticket.training import Speed
 
-STORE_ENV = "ONETICKET_STORE"
 EXIT_DIVERGED = 1
 
 console = Console(highlight=False)
-
-
-def default_store() -> Path:
-    return Path(os.environ.get(STORE_ENV) or Path.home() / ".oneticket").expanduser()
 
 
 RUN_PARAMETERS = [
@@ -70,17 +64,14 @@ def find(**values: Any) -> int:
     Rerunning the same command resumes an interrupted run (finished levels are skipped); asking IMP for more --levels continues the same run (a finder's run is its list of --sparsities).
     """
     spec: ImpSpec = build_spec(ImpSpec, values)
-    device = resolve_device(values["device"])
     speed = Speed(channels_last=values["channels_last"], compile=values["compile"], eval_every=values["eval_every"])
-    store = values["store"] or default_store()
-    if values["threads"] is not None:
-        torch.set_num_threads(values["threads"])
     try:
         with FindDisplay(console) as display:
-            results = find_tickets(spec, store, values["data_dir"], device, display, speed=speed)
+            found = api.find(spec, store=values["store"], data_dir=values["data_dir"], device=values["device"],
+                             threads=values["threads"], speed=speed, on_event=display)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; finished epochs are checkpointed, rerun the same command to continue") from None
-    run_dir = RunDir.for_spec(store, spec).root
+    results, run_dir = found.results, found.root
     console.print(results_table(results))
     console.print(f"run folder: {run_dir}", soft_wrap=True, markup=False)  # unwrapped: to copy whole
     if results and results[-1].diverged:

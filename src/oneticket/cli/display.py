@@ -176,6 +176,8 @@ def ticket_tables(ticket: Ticket, path: Path) -> tuple[Table, Table]:
         "test accuracy": percent(info.test_accuracy),
         "seeds": ", ".join(f"{k} {v}" for k, v in sorted(info.seeds.items(), key=lambda kv: kv[0] != "seed")),
         "run id": info.run_id,
+        "file": ("compact (bit-packed mask, surviving weights)" if ticket.compact else "dense (mask and every weight)")
+                + f", {path.stat().st_size / 1e6:.2f} MB" if path.is_file() else "",
     }
     if info.finder != "imp":
         rows.pop("pruning")  # the rate of IMP's levels does not apply: the finder row says where its levels are

@@ -7,22 +7,21 @@ import textwrap
 from pathlib import Path
 from typing import Annotated, get_args
 
-import torch
 import typer
 from rich.console import Console
 from rich import box
 from rich.table import Table
 
+from oneticket import api
 from oneticket.cli import Interrupted, app
 from oneticket.cli.display import percent
-from oneticket.cli.options import build_spec, choices, existing_folder
+from oneticket.cli.options import choices, existing_folder, flag_name
 from oneticket.cli.run_display import PoolDisplay, RunDisplay, TaskDisplay
 from oneticket.errors import UserError
 from oneticket.experiments import (
     ExperimentSpec,
     JobGraph,
     JobStatus,
-    LocalExecutor,
     MeasuredThroughput,
     Plan,
     Row,
@@ -33,18 +32,17 @@ from oneticket.experiments import (
     is_demo,
     load_specs,
     make_plan,
-    tidy_rows,
 )
-from oneticket.experiments.graph import ImpJob, TicketSource
+from oneticket.experiments.graph import ImpJob
 from oneticket.experiments.spec import DEMO, DEMO_SPECS, Optimizer
 from oneticket.data import default_data_dir
 from oneticket.experiments.plan import DatasetSizes, FinderCost, finder_costs
-from oneticket.experiments.pool import PoolExecutor, default_workers
+from oneticket.experiments.pool import default_workers
 from oneticket.experiments.schedule import waited_on_failure
 from oneticket.experiments.tasks import task_graph
 from oneticket.experiments.throughput import ReferenceThroughput
 from oneticket.report import rows_csv, write_report
-from oneticket.tickets import VARIANTS, ImpSpec, TrainingDir, TrainSpec, imported_root, load_ticket, runs_root, trainings_root, variant
+from oneticket.tickets import VARIANTS, ImpSpec, TrainSpec, load_ticket, trainings_root, variant
 from oneticket.tickets.spec import AUGMENT_HELP, LR_HELP, LR_SCALING_HELP, WARMUP_HELP, Augment, LrScaling
 from oneticket.training import Speed, resolve_device
 
@@ -67,30 +65,16 @@ def make_speed(channels_last: bool, compile_: bool, eval_every: int | None) -> S
 
 
 def _store(store: Path | None) -> Path:
-    from oneticket.cli.commands import default_store
-
-    return store or default_store()
+    return api.store_path(store)
 
 
-def demo_store() -> Path:
-    """Where ``oneticket demo`` keeps its runs (and ``plan``, ``run``, ``report``, ``results`` look for them)."""
-    return _store(None) / DEMO
-
-
-def _experiment_store(store: Path | None, graph: JobGraph) -> Path:
-    """``--store``, else the demo's store when every spec is a demo spec, else the default store."""
-    if store is None and all(is_demo(spec) for spec in graph.experiments):
-        return demo_store()
-    return _store(store)
+demo_store = api.demo_store
+_experiment_store = api.experiment_store
 
 
 def load_graph(names: list[str]) -> JobGraph:
     """The job graph of spec files or built-in spec names."""
-    specs = load_specs(names)
-    experiments = [s.name for s in specs]
-    if len(set(experiments)) != len(experiments):
-        raise UserError(f"two specs have the same name ({', '.join(experiments)}); give each experiment its own name")
-    return expand_all(specs)
+    return api.experiment_graph(names)
 
 
 def _duration(seconds: float | None) -> str:
@@ -216,46 +200,36 @@ def plan(
 def execute(graph: JobGraph, store: Path, data_dir: Path | None, device: str, speed: Speed | None = None,
             threads: int | None = None) -> int:
     """Run every unfinished job of ``graph`` here with the live display; 1 if any job failed."""
-    torch_device = resolve_device(device)
-    if threads is not None:
-        torch.set_num_threads(threads)
-    plan_now = make_plan(graph, store)
-    executor = LocalExecutor(store, data_dir, torch_device, speed=speed)
+    executor = api.make_executor(store, data_dir, device, speed, threads)
     try:
-        with RunDisplay(console, plan_now) as display:
-            executor.emit = display
-            summary = executor.run(graph)
+        with RunDisplay(console, make_plan(graph, store)) as display:
+            summary = api.run_graph(graph, executor, display)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; finished epochs are checkpointed, rerun the same command to continue") from None
-    return _summarize(summary, f"on {torch_device}")
+    return _summarize(summary, f"on {executor.device}")
 
 
 def execute_in_pool(graph: JobGraph, store: Path, data_dir: Path | None, device: str, speed: Speed | None,
                     workers: int, threads_per_worker: int = 1) -> int:
     """Run every unfinished job of ``graph`` on ``workers`` processes here; 1 if any job failed."""
-    torch_device = resolve_device(device)
+    executor = api.make_executor(store, data_dir, device, speed, threads_per_worker, workers)
     tasks = task_graph(graph, store)
-    executor = PoolExecutor(store, data_dir, torch_device, workers, threads_per_worker, speed=speed)
     try:
         with PoolDisplay(console, list(tasks.tasks.values()), workers) as display:
-            executor.emit = display
-            summary = executor.run(graph)
+            summary = api.run_graph(graph, executor, display)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; finished epochs are checkpointed, rerun the same command to continue") from None
     threads = "thread" if threads_per_worker == 1 else "threads"
-    return _summarize(summary, f"on {torch_device}, {workers} worker process(es) of {threads_per_worker} {threads}")
+    return _summarize(summary, f"on {executor.device}, {workers} worker process(es) of {threads_per_worker} {threads}")
 
 
 def execute_on_ray(graph: JobGraph, store: Path, data_dir: Path | None, options: object, speed: Speed) -> int:
     """Run every unfinished job of ``graph`` as Ray tasks; 1 if any job failed."""
-    from oneticket.experiments.ray_executor import RayExecutor  # Ray is an optional extra
-
+    executor = api.make_executor(store, data_dir, speed=speed, ray=options)
     tasks = task_graph(graph, store)
-    executor = RayExecutor(store, data_dir, options, speed=speed)  # type: ignore[arg-type]
     try:
         with TaskDisplay(console, len(tasks.tasks)) as display:
-            executor.emit = display
-            summary = executor.run(graph)
+            summary = api.run_graph(graph, executor, display)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; finished epochs are checkpointed, rerun the same command to continue") from None
     artifacts = "shared store" if executor.shared else "artifacts through Ray's object store"
@@ -358,7 +332,7 @@ def results(
 ) -> None:
     """Print the results of experiment specs as one tidy table."""
     graph = load_graph(specs)
-    rows = tidy_rows(graph, _experiment_store(store, graph))
+    rows = api.result_rows(graph, store)
     if csv:
         sys.stdout.write(rows_csv(rows))
         return
@@ -401,22 +375,6 @@ def _parse_levels(text: str | None) -> set[int] | None:
     return levels
 
 
-def ticket_files(source: str, store: Path) -> list[Path]:
-    """The ticket files a ``--from`` names: a ticket file, a run directory, a run id, or an exported folder."""
-    path = Path(source).expanduser()
-    if path.is_file():
-        return [path]
-    if not path.exists() and "/" not in source:  # a run id (or <run id>-<content> of an imported twin)
-        found = [root / source for root in (runs_root(store), imported_root(store)) if (root / source).is_dir()]
-        path = found[0] if found else path
-    if path.is_dir():
-        files = sorted(path.glob("level_*/ticket.safetensors")) or sorted(path.glob("*.safetensors"))
-        if files:
-            return files
-        raise UserError(f"{path} holds no ticket files; give a run directory, a run id, a ticket file or an exported folder")
-    raise UserError(f"--from {source}: no such ticket file, run directory, or run id in {store} (runs or imported tickets)")
-
-
 @app.command()
 def transfer(
     from_: Annotated[str, typer.Option("--from", metavar="RUN", help="a run directory, run id, ticket file or exported ticket folder", show_default=False)],
@@ -446,33 +404,25 @@ def transfer(
     """
     store_path = _store(store)
     wanted = _parse_levels(levels)
-    mask, weights = variant(kind)
-    graph = JobGraph()
-    tickets = [(path, load_ticket(path).info) for path in ticket_files(from_, store_path)]
-    missing = sorted((wanted or set()) - {info.level for _, info in tickets})
+    variant(kind)
+    tickets = [(path, load_ticket(path)) for path in api.ticket_files(from_, store_path)]
+    missing = sorted((wanted or set()) - {ticket.info.level for _, ticket in tickets})
     if missing:
-        found = ", ".join(str(level) for level in sorted(info.level for _, info in tickets))
+        found = ", ".join(str(level) for level in sorted(ticket.info.level for _, ticket in tickets))
         raise UserError(f"--levels {','.join(map(str, missing))}: no ticket at that level in {from_} "
                         f"(it has levels {found}); list only those")
-    for path, info in tickets:
-        if wanted is not None and info.level not in wanted:
-            continue
-        spec = build_spec(TrainSpec, dict(
-            source=info.run_id, level=info.level, ticket=load_ticket(path).sha256, model=info.model, dataset=dataset,
-            optimizer=optimizer, epochs=epochs,
-            batch_size=batch_size, train_size=train_size, seed=seed, mask=mask, weights=weights, precision=precision,
-            lr=lr, lr_scaling=lr_scaling, warmup=warmup, augment=augment))
-        graph.add(TrainJob(spec, TicketSource.of_ticket(info), path))
+    chosen = [(path, ticket) for path, ticket in tickets if wanted is None or ticket.info.level in wanted]
+    graph = api.transfer_graph(chosen, dataset, optimizer, kind, flag_name, epochs=epochs, batch_size=batch_size,
+                               train_size=train_size, seed=seed, precision=precision, lr=lr, lr_scaling=lr_scaling,
+                               warmup=warmup, augment=augment)
     status = execute(graph, store_path, data_dir, device, make_speed(channels_last, False, eval_every), threads)
     table = Table(title=f"{kind} -> {dataset} ({optimizer})")
     for column in ("level", "pruned", "test accuracy", "training"):
         table.add_column(column, justify="right")
-    for job in graph.ordered():
-        assert isinstance(job, TrainJob)
-        directory = TrainingDir(trainings_root(store_path) / job.spec.job_id())
-        result = directory.read_result()
-        if result is not None:
-            table.add_row(str(result.level), percent(result.fraction_pruned), percent(result.test_accuracy), job.spec.job_id())
+    for trained in api.trainings(graph, store_path):
+        if trained.result is not None:
+            table.add_row(str(trained.result.level), percent(trained.result.fraction_pruned),
+                          percent(trained.result.test_accuracy), trained.spec.job_id())
     console.print(table)
     console.print(f"results: {trainings_root(store_path)}/<training>/result.json", soft_wrap=True, markup=False)
     return status

@@ -18,27 +18,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 if TYPE_CHECKING:
     from typer._click import Command, Context  # this typer's own click
 
-from oneticket.errors import UserError
+from oneticket.data import data_dir_problem
+from oneticket.validation import build_spec, flag_name  # noqa: F401  (the CLI's spec builder and flag names)
 
 
 def existing_folder(value: Path | None) -> Path | None:
     """A ``--data-dir`` is a folder, or a new one in a folder that exists (downloads go there): a
     mistyped path (``../shared/datasets`` from the wrong place) must not start a download into it."""
-    if value is None:
-        return value
-    path = Path(value).expanduser()
-    if path.is_dir() or (not path.exists() and path.absolute().parent.is_dir()):
-        return value
-    what = "is not a folder" if path.exists() else f"does not exist, nor does {path.absolute().parent}"
-    raise typer.BadParameter(f"{value} {what}; give the folder that holds cifar10/, cifar100/, svhn/ or "
-                             "fashionmnist/ (or leave --data-dir out: $ONETICKET_DATA or ~/.oneticket/data, "
-                             "where missing files are downloaded)")
+    problem = None if value is None else data_dir_problem(value)
+    if problem is not None:
+        raise typer.BadParameter(problem.replace("leave the data folder out", "leave --data-dir out"))
+    return value
 
 
 def choices(values: Iterable[str]) -> str:
@@ -94,30 +90,6 @@ def with_parameters(fn: Callable[..., Any], params: list[inspect.Parameter]) -> 
     fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     fn.__annotations__ = {p.name: p.annotation for p in params}
     return fn
-
-
-def flag_name(field: str) -> str:
-    return "--" + field.replace("_", "-")
-
-
-def validation_message(exc: ValidationError) -> str:
-    """One line naming each bad flag, what is wrong and the value given."""
-    parts = []
-    for error in exc.errors():
-        message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-        if error["loc"]:
-            parts.append(f"{flag_name(str(error['loc'][0]))}: {message} (got {error['input']!r})")
-        else:
-            parts.append(message)
-    return "; ".join(parts)
-
-
-def build_spec(spec_class: type[BaseModel], values: dict[str, Any]) -> Any:
-    """Validate ``values`` into ``spec_class``; a bad value becomes a one-line :class:`UserError`."""
-    try:
-        return spec_class(**{k: v for k, v in values.items() if k in spec_class.model_fields})
-    except ValidationError as exc:
-        raise UserError(validation_message(exc)) from None
 
 
 class _Argument(TyperArgument):

@@ -2,7 +2,15 @@
 
 from oneticket.data.dataset import ImageDataset, load_dataset
 from oneticket.data.loader import DeviceData
-from oneticket.data.sources import DATA_ENV, DatasetInfo, dataset_info, dataset_names, default_data_dir, ensure_dataset
+from oneticket.data.sources import (
+    DATA_ENV,
+    DatasetInfo,
+    data_dir_problem,
+    dataset_info,
+    dataset_names,
+    default_data_dir,
+    ensure_dataset,
+)
 
 __all__ = [
     "DATA_ENV",
@@ -11,6 +19,7 @@ __all__ = [
     "ImageDataset",
     "dataset_info",
     "dataset_names",
+    "data_dir_problem",
     "default_data_dir",
     "ensure_dataset",
     "load_dataset",

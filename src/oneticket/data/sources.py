@@ -79,6 +79,17 @@ def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_ENV) or Path.home() / ".oneticket" / "data").expanduser()
 
 
+def data_dir_problem(value: Path) -> str | None:
+    """Why ``value`` cannot be a data folder, or None: it must be a folder, or a new one in a folder
+    that exists (downloads go there), so a mistyped path never starts a download into it."""
+    path = Path(value).expanduser()
+    if path.is_dir() or (not path.exists() and path.absolute().parent.is_dir()):
+        return None
+    what = "is not a folder" if path.exists() else f"does not exist, nor does {path.absolute().parent}"
+    return (f"{value} {what}; give the folder that holds cifar10/, cifar100/, svhn/ or fashionmnist/ (or leave the "
+            f"data folder out: ${DATA_ENV} or ~/.oneticket/data, where missing files are downloaded)")
+
+
 def _cifar10_downloads() -> tuple[Download, ...]:
     return (
         Download(

@@ -1,10 +1,10 @@
 """The tickets catalogue: every ticket in a store, export to a publishable folder, import, verify.
 
-An exported folder::
+An exported folder (a valid Hugging Face model repo)::
 
-    <dir>/<model>-<dataset>-<optimizer>-<run id>-level_07.safetensors   one file per ticket
-    <dir>/tickets.json                                                   file -> sha256 + metadata
-    <dir>/README.md                                                      the card: what, where from, how to load
+    <dir>/<model>-<dataset>-<optimizer>-<run id>-level_07.safetensors   one file per ticket (dense or compact)
+    <dir>/tickets.json                                                   file -> sha256, layout + metadata
+    <dir>/README.md                                                      the card: YAML metadata, what, how to load
 
 Imported tickets go to ``<store>/imported/<run id>/level_NN/ticket.safetensors`` (the layout of a
 run directory), where transfers find them by run id and level.
@@ -16,17 +16,21 @@ import hashlib
 import json
 import shutil
 import tempfile
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 
 from oneticket.errors import TicketFileError, UserError
-from oneticket.files import atomic_path, umask
+from oneticket.files import atomic_path, umask, write_bytes_atomic
 from oneticket.models import create_model, output_layer
 from oneticket.sparsity import prunable_weights
 from oneticket.tickets.rundir import RunDir, imported_root, runs_root
-from oneticket.tickets.ticket import Ticket, TicketInfo, load_state_into, load_ticket
+from oneticket.tickets.card import card_text, name_repo
+from oneticket.tickets.hub import check_repo_id, fetch_folder, is_hub_uri, push_folder
+from oneticket.tickets.ticket import Ticket, TicketInfo, load_state_into, load_ticket, save_ticket
 
 INDEX_FILE = "tickets.json"
 CARD_FILE = "README.md"
@@ -75,60 +79,34 @@ def export_name(info: TicketInfo) -> str:
     return f"{info.model}-{info.dataset}-{info.optimizer}-{info.run_id}-level_{info.level:02d}.safetensors"
 
 
-def _card(entries: list[tuple[str, TicketInfo]]) -> str:
-    first = entries[0][1]
-    lines = [
-        "# Lottery tickets (oneticket)", "",
-        f"{len(entries)} winning ticket(s) of {first.describe_model()}, found by iterative magnitude pruning "
-        "with late resetting. Each file holds the mask and the rewind-point weights of one pruning level, "
-        "as safetensors (no pickle: safe to load from strangers) with the metadata below.", "",
-        "| file | model | source dataset | optimizer | level | pruned | test accuracy | rewind |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, info in entries:
-        acc = "-" if info.test_accuracy is None else f"{100 * info.test_accuracy:.2f}%"
-        lines.append(f"| {name} | {info.describe_model()} | {info.dataset} | {info.optimizer} | {info.level} | "
-                     f"{100 * info.fraction_pruned:.2f}% | {acc} | {info.rewind} |")
-    lines += [
-        "", "## How to load", "",
-        "```bash",
-        "pip install oneticket            # see its README for the torch build of your machine",
-        "oneticket tickets verify FILE    # checksum, metadata, shapes, mask",
-        "oneticket tickets import .       # into your store, then:",
-        f"oneticket transfer --from {first.run_id} --dataset cifar100 --optimizer sgd",
-        "```", "",
-        "```python",
-        "from oneticket.tickets import load_ticket, load_state_into",
-        "from oneticket.models import create_model",
-        f"ticket = load_ticket('{entries[0][0]}')",
-        "info = ticket.info",
-        "model = create_model(info.model, info.num_classes, info.width, **info.model_options)",
-        "load_state_into(model, ticket.state)   # rewind-point weights",
-        "for name, keep in ticket.mask.items():  # zero the pruned weights",
-        "    model.get_parameter(name).data.mul_(keep)",
-        "```", "",
-        "Metadata of every file (checksums included) is in `tickets.json`.", "",
-    ]
-    return "\n".join(lines)
-
-
-def export_tickets(paths: list[Path], out: Path) -> list[Path]:
-    """Copy verified tickets into a new folder ``out`` with an index and a card. The folder appears
-    complete or not at all."""
+def export_tickets(paths: list[Path], out: Path, compact: bool = False, license: str = "mit") -> list[Path]:
+    """Write verified tickets into a new folder ``out`` that is a Hugging Face model repo: the ticket
+    files (``compact``: bit-packed masks and surviving weights only), ``tickets.json`` and a card
+    (``README.md``, YAML front matter). The folder appears complete or not at all."""
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose a new folder to export into")
-    entries = [(export_name(load_ticket(p).info), load_ticket(p).info, p) for p in paths]
-    if not entries:
+    tickets = [(p, load_ticket(p)) for p in paths]
+    if not tickets:
         raise UserError("no tickets to export")
+    entries = [(export_name(t.info), t, p) for p, t in tickets]
+    names = [name for name, _, _ in entries]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})[0]
+        raise UserError(f"two of the tickets would both be written as {twice} (the same run and level from two "
+                        "stores?); export them into separate folders")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         index = {}
-        for name, info, path in entries:
-            shutil.copyfile(path, staging / name)
-            index[name] = {"sha256": file_sha256(staging / name), "info": asdict(info)}
+        for name, ticket, path in entries:
+            if compact:
+                save_ticket(staging / name, ticket, compact=True)
+            else:
+                shutil.copyfile(path, staging / name)
+            layout = "compact" if compact or ticket.compact else "dense"
+            index[name] = {"sha256": file_sha256(staging / name), "layout": layout, "info": asdict(ticket.info)}
         (staging / INDEX_FILE).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        (staging / CARD_FILE).write_text(_card([(n, i) for n, i, _ in entries]))
+        (staging / CARD_FILE).write_text(card_text([(n, t.info) for n, t, _ in entries], license, compact))
         staging.chmod(0o777 & ~umask())  # mkdtemp makes 0700: a folder to publish gets the user's usual mode
         if out.exists():
             out.rmdir()
@@ -138,28 +116,95 @@ def export_tickets(paths: list[Path], out: Path) -> list[Path]:
     return [out / name for name, _, _ in entries]
 
 
-def import_tickets(source: Path, store: Path) -> list[tuple[Path, bool]]:
-    """Verify and copy ticket files (a file, or an exported folder) into ``store``; returns
-    (destination, newly copied) for each. A folder's ``tickets.json`` checksums are checked too."""
-    source = Path(source).expanduser()
-    if source.is_dir():
-        files = sorted(source.glob("*.safetensors"))
-        index_file = source / INDEX_FILE
+def checked_folder(folder: Path) -> list[Path]:
+    """The ticket files of an exported folder, each checked against ``tickets.json`` (when there is
+    one: a listed file must be present and match its checksum)."""
+    files = sorted(folder.glob("*.safetensors"))
+    index_file = folder / INDEX_FILE
+    try:
         index = json.loads(index_file.read_text()) if index_file.exists() else {}
-        for path in files:
-            expected = index.get(path.name, {}).get("sha256")
-            if expected is not None and expected != file_sha256(path):
-                raise TicketFileError(f"{path} does not match the checksum in {index_file}; get a fresh copy")
-    elif source.is_file():
-        files = [source]
-    else:
-        raise UserError(f"{source}: no such ticket file or folder")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TicketFileError(f"{index_file} is damaged ({exc}); get a fresh copy of the folder") from None
+    absent = sorted(set(index) - {path.name for path in files})
+    if absent:
+        raise TicketFileError(f"{folder} lacks {absent[0]}, which {index_file.name} lists; get a complete copy of the folder")
+    for path in files:
+        expected = index.get(path.name, {}).get("sha256")
+        if expected is not None and expected != file_sha256(path):
+            raise TicketFileError(f"{path} does not match the checksum in {index_file}; get a fresh copy")
+    return files
+
+
+def publish(folder: Path, repo_id: str, private: bool = False, revision: str | None = None) -> tuple[str, int]:
+    """Push an exported folder to the Hub model repo ``repo_id`` after checking every ticket in it;
+    the card then names the repo. Returns (commit URL, tickets pushed)."""
+    check_repo_id(repo_id)
+    files = checked_folder(folder) if folder.is_dir() else []
+    if not files or not (folder / CARD_FILE).is_file():
+        raise UserError(f"{folder} is not an exported ticket folder (ticket files and {CARD_FILE}); write one with "
+                        "'oneticket tickets export DIR --from RUN'")
+    for path in files:
+        verify_ticket(path)
+    card = (folder / CARD_FILE).read_text()
+    if name_repo(card, repo_id) != card:
+        write_bytes_atomic(folder / CARD_FILE, name_repo(card, repo_id).encode())
+    return push_folder(folder, repo_id, private, revision), len(files)
+
+
+MAX_ZIP_BYTES = 16 << 30  # what a zip of tickets may unpack to
+
+
+def unpack_zip(path: Path, into: Path) -> Path:
+    """The ticket files and ``tickets.json`` of a zip (at its top or in one folder) unpacked into ``into``."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise TicketFileError(f"{path} is not a readable zip file ({exc})") from None
+    with archive:
+        wanted = []
+        for member in archive.infolist():
+            name = PurePosixPath(member.filename)
+            if member.is_dir() or not (name.suffix == ".safetensors" or name.name == INDEX_FILE):
+                continue
+            if name.is_absolute() or ".." in name.parts:
+                raise TicketFileError(f"{path} holds a file outside its folder ({member.filename}); refusing to unpack it")
+            wanted.append((member, name))
+        if len({name.parent for _, name in wanted}) > 1:
+            raise TicketFileError(f"{path} holds ticket files in several folders; zip one exported folder")
+        if sum(member.file_size for member, _ in wanted) > MAX_ZIP_BYTES:
+            raise TicketFileError(f"{path} would unpack to more than {MAX_ZIP_BYTES >> 30} GiB; refusing to unpack it")
+        try:
+            for member, name in wanted:
+                with archive.open(member) as source, open(into / name.name, "wb") as target:
+                    shutil.copyfileobj(source, target)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise TicketFileError(f"{path} is damaged ({exc}); get a fresh copy") from None
+    return into
+
+
+def import_tickets(source: Path | str, store: Path) -> list[tuple[Path, bool]]:
+    """Verify and copy tickets into ``store``: a ticket file, an exported folder, a ``.zip`` of one,
+    or ``hf://OWNER/REPO[@REV]`` (the Hugging Face Hub); returns (destination, newly copied) per
+    ticket. A folder's ``tickets.json`` checksums are checked too."""
+    if is_hub_uri(str(source)):
+        return _import_files(checked_folder(fetch_folder(str(source))), source, store)
+    source = Path(source).expanduser()
+    if source.is_file() and source.suffix == ".zip":
+        with tempfile.TemporaryDirectory(prefix=".oneticket-zip-") as folder:
+            return _import_files(checked_folder(unpack_zip(source, Path(folder))), source, store)
+    if source.is_dir():
+        return _import_files(checked_folder(source), source, store)
+    if source.is_file():
+        return _import_files([source], source, store)
+    raise UserError(f"{source}: no such ticket file, folder or .zip (or write hf://OWNER/REPO for the Hub)")
+
+
+def _import_files(files: list[Path], source: Path | str, store: Path) -> list[tuple[Path, bool]]:
     if not files:
         raise UserError(f"{source} holds no .safetensors ticket files")
+    checked = [(path, verify_ticket(path).info, load_ticket(path).sha256) for path in files]  # all, before copying any
     done = []
-    for path in files:
-        info = verify_ticket(path).info
-        content = load_ticket(path).sha256
+    for path, info, content in checked:
         destination = RunDir(imported_root(store) / info.run_id).ticket_file(info.level)
         if destination.exists() and _content(destination) != content:
             # another ticket under the same run id and level (another machine's bits, say): keep both

@@ -6,6 +6,10 @@ the rewind-point model); safetensors metadata ``format``, ``version``, ``info`` 
 the content's identity) and, from version 2, ``meta_sha256`` (a digest of the tensor digest and
 every other metadata field), so an edited tensor or an edited accuracy, dataset or rewind point is
 detected. Version-1 files still load, marked as not metadata-checked.
+
+Version 3 adds the compact layout (metadata ``layout = "compact"``, see
+:mod:`oneticket.tickets.compact`): a bit-packed mask and the surviving weights only, checksummed
+the same way. Dense files are still written as version 2, so older oneticket versions read them.
 Loading never unpickles anything.
 """
 
@@ -24,12 +28,15 @@ from safetensors.torch import save as serialize
 from oneticket.errors import TicketFileError
 from oneticket.files import write_bytes_atomic
 from oneticket.sparsity import Mask
+from oneticket.tickets.compact import STATE_PREFIX, compact_tensors, expand_tensors
 
 TICKET_FORMAT = "oneticket.ticket"
 WEIGHTS_FORMAT = "oneticket.weights"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = ("1", "2")  # version 1: no metadata checksum
-MASK_PREFIX, STATE_PREFIX = "mask.", "state."
+FORMAT_VERSION = 2  # dense files
+COMPACT_VERSION = 3  # the first version with the compact layout
+READABLE_VERSIONS = ("1", "2", "3")  # version 1: no metadata checksum
+MASK_PREFIX = "mask."
+COMPACT = "compact"
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,9 @@ class Ticket:
     mask: Mask
     state: dict[str, torch.Tensor]  # rewind-point parameters and buffers
     metadata_checked: bool = True  # False for a version-1 file: its metadata has no checksum
-    sha256: str = ""  # the digest of its tensors (mask + weights): what the ticket is
+    sha256: str = ""  # the digest of its tensors as stored (mask + weights): what the ticket file holds
+    compact: bool = False  # read from a compact file: weights at pruned positions are 0.0, not their rewind values
+    path: Path | None = field(default=None, compare=False)  # the file it was read from
 
 
 def _digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -94,14 +103,16 @@ def _meta_digest(metadata: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
-def _write(path: Path, tensors: dict[str, torch.Tensor], kind: str, info: dict[str, Any]) -> None:
+def _write(path: Path, tensors: dict[str, torch.Tensor], kind: str, info: dict[str, Any],
+           version: int | None = None, extra: dict[str, str] | None = None) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     metadata = {
         "format": kind,
-        "version": str(FORMAT_VERSION),
+        "version": str(version or FORMAT_VERSION),
         "info": json.dumps(info, sort_keys=True),
         "order": json.dumps(list(tensors)),  # safetensors sorts names; keep the model's layer order
         "sha256": _digest(tensors),
+        **(extra or {}),
     }
     metadata["meta_sha256"] = _meta_digest(metadata)
     write_bytes_atomic(path, serialize(tensors, metadata=metadata))  # a failed write is an OSError naming its cause
@@ -112,6 +123,7 @@ class _Contents(NamedTuple):
     info: dict[str, Any]
     version: str
     sha256: str  # of the tensors
+    metadata: dict[str, str]
 
 
 def _read(path: Path, kind: str) -> _Contents:
@@ -143,28 +155,42 @@ def _read(path: Path, kind: str) -> _Contents:
         raise TicketFileError(f"{path} has unreadable metadata ({exc})") from None
     if sorted(order) != sorted(tensors):
         raise TicketFileError(f"{path}: its tensor list does not match its metadata")
-    return _Contents({name: tensors[name] for name in order}, info, metadata["version"], metadata["sha256"])
+    return _Contents({name: tensors[name] for name in order}, info, metadata["version"], metadata["sha256"], metadata)
 
 
-def save_ticket(path: Path, ticket: Ticket) -> None:
+def save_ticket(path: Path, ticket: Ticket, compact: bool = False) -> None:
+    """Write ``ticket`` to ``path``: dense (every weight, as IMP keeps them) or ``compact`` (a
+    bit-packed mask and the surviving weights; loads to the same masked model)."""
+    if compact:
+        tensors, shapes = compact_tensors(dict(ticket.mask), ticket.state)
+        _write(path, tensors, TICKET_FORMAT, asdict(ticket.info), COMPACT_VERSION,
+               {"layout": COMPACT, "shapes": json.dumps(shapes)})
+        return
     tensors = {MASK_PREFIX + k: v for k, v in ticket.mask.items()}
     tensors.update({STATE_PREFIX + k: v for k, v in ticket.state.items()})
     _write(path, tensors, TICKET_FORMAT, asdict(ticket.info))
 
 
 def load_ticket(path: Path) -> Ticket:
-    """Read and verify a ticket file (format, version, checksum, mask over existing weights)."""
-    tensors, raw_info, version, digest = _read(path, TICKET_FORMAT)
+    """Read and verify a ticket file of either layout (format, version, checksum, mask over existing weights)."""
+    tensors, raw_info, version, digest, metadata = _read(path, TICKET_FORMAT)
     try:
         info = TicketInfo(**raw_info)
     except TypeError as exc:
         raise TicketFileError(f"{path} has unexpected metadata ({exc})") from None
-    mask = {k[len(MASK_PREFIX):]: v for k, v in tensors.items() if k.startswith(MASK_PREFIX)}
-    state = {k[len(STATE_PREFIX):]: v for k, v in tensors.items() if k.startswith(STATE_PREFIX)}
+    compact = metadata.get("layout") == COMPACT
+    if compact:
+        try:
+            mask, state = expand_tensors(tensors, json.loads(metadata.get("shapes", "{}")))
+        except (ValueError, TypeError, json.JSONDecodeError) as exc:
+            raise TicketFileError(f"{path}: its compact tensors are inconsistent ({exc})") from None
+    else:
+        mask = {k[len(MASK_PREFIX):]: v for k, v in tensors.items() if k.startswith(MASK_PREFIX)}
+        state = {k[len(STATE_PREFIX):]: v for k, v in tensors.items() if k.startswith(STATE_PREFIX)}
     for name, tensor in mask.items():
         if tensor.dtype != torch.bool or name not in state or state[name].shape != tensor.shape:
             raise TicketFileError(f"{path}: mask entry {name} does not match a weight of the same shape")
-    return Ticket(info, Mask(mask), state, metadata_checked=version != "1", sha256=digest)
+    return Ticket(info, Mask(mask), state, metadata_checked=version != "1", sha256=digest, compact=compact, path=Path(path))
 
 
 def save_weights(path: Path, state: dict[str, torch.Tensor], info: dict[str, Any]) -> None:

@@ -106,10 +106,7 @@ class TrainSpec(Schedule, BaseModel):
         return KINDS[(self.mask, self.weights)]
 
     def seeds(self) -> dict[str, int]:
-        """Data streams as an IMP run with this seed has them (same subset, same order); the
-        random mask, the fresh initialization and a new output layer get streams of their own."""
-        names = {"train": "train", "subset": "subset", "mask": "random-mask", "init": "random-init", "head": "head"}
-        return {name: derive_seed(self.seed, key) for name, key in names.items()}
+        return training_seeds(self.seed)
 
     def hashed(self) -> dict[str, Any]:
         fields = self.model_dump()
@@ -128,6 +125,13 @@ class TrainSpec(Schedule, BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def training_seeds(seed: int) -> dict[str, int]:
+    """A ticket training's streams: data as an IMP run with this seed has them (same subset, same
+    order); the random mask, the fresh initialization and a new output layer get streams of their own."""
+    names = {"train": "train", "subset": "subset", "mask": "random-mask", "init": "random-init", "head": "head"}
+    return {name: derive_seed(seed, key) for name, key in names.items()}
+
+
 def variant(kind: str) -> tuple[str, str]:
     """``"random"`` -> ``("random", "random")``: the (mask, weights) of a named training kind."""
     try:
@@ -138,27 +142,43 @@ def variant(kind: str) -> tuple[str, str]:
 
 def ticket_model(ticket: Ticket, spec: TrainSpec) -> tuple[nn.Module, Mask]:
     """The model and mask a :class:`TrainSpec` starts from (see the module docstring)."""
+    if ticket.info.model != spec.model:
+        raise UserError(f"the ticket is for {ticket.info.model}, the training spec says {spec.model}")
+    return start_model(ticket, spec.num_classes, spec.seeds(), spec.mask, spec.weights)
+
+
+def start_model(ticket: Ticket, num_classes: int, seeds: dict[str, int], mask_kind: str = "ticket",
+                weights_kind: str = "ticket") -> tuple[nn.Module, Mask]:
+    """The model (on the CPU) and mask a training with ``num_classes`` outputs starts from: the
+    ticket's rewind-point weights, or a fresh init (``seeds["init"]``); a fresh output layer
+    (``seeds["head"]``) exactly when the class count differs; the ticket's mask or a permutation of
+    it (``seeds["mask"]``)."""
+    check_weights_held(ticket, mask_kind, weights_kind)
     info = ticket.info
-    if info.model != spec.model:
-        raise UserError(f"the ticket is for {info.model}, the training spec says {spec.model}")
-    seeds = spec.seeds()
-    target_classes = spec.num_classes
-    if spec.weights == "ticket":
+    if weights_kind == "ticket":
         model = create_model(info.model, info.num_classes, info.width, 0, **info.model_options)
-        load_state_into(model, ticket.state)
-        if target_classes != info.num_classes:
-            replace_output_layer(model, target_classes, seeds["head"])
+        load_state_into(model, ticket.state, ticket.path or "ticket")
+        if num_classes != info.num_classes:
+            replace_output_layer(model, num_classes, seeds["head"])
     else:
-        model = create_model(info.model, target_classes, info.width, seeds["init"], **info.model_options)
+        model = create_model(info.model, num_classes, info.width, seeds["init"], **info.model_options)
     head_name = output_layer(model)[0] + ".weight"
     head = model.get_parameter(head_name)
     mask = ticket.mask
     if head_name in mask and mask[head_name].shape != head.shape:
         # A pruned output layer cannot follow the ticket to a new class count: the new one is dense.
         mask = Mask({**mask, head_name: torch.ones_like(head, dtype=torch.bool)})
-    if spec.mask != "ticket":
-        mask = random_mask(mask, seeds["mask"], head_name, layerwise=spec.mask == "random-layerwise")
+    if mask_kind != "ticket":
+        mask = random_mask(mask, seeds["mask"], head_name, layerwise=mask_kind == "random-layerwise")
     return model, mask
+
+
+def check_weights_held(ticket: Ticket, mask_kind: str, weights_kind: str) -> None:
+    """A compact ticket has no weights at pruned positions: a random mask over its weights cannot be made."""
+    if ticket.compact and weights_kind == "ticket" and mask_kind != "ticket":
+        raise UserError(f"{ticket.path or 'this ticket'} is a compact ticket file: it holds no weights at pruned "
+                        f"positions, which a random mask over the ticket's weights (random-mask) needs; use the "
+                        "dense ticket file (tickets export without --compact)")
 
 
 class TrainingDir:

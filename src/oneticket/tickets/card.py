@@ -1,0 +1,141 @@
+"""The model card of an exported ticket folder: a Hugging Face ``README.md`` with YAML front matter.
+
+The front matter follows the Hub's model-card metadata: ``library_name: oneticket``, ``license``,
+``tags`` (``lottery-ticket``, ``pruning``, ...), ``datasets`` (Hub dataset ids where the source
+dataset has one) and a ``model-index`` with one test-accuracy result per ticket, so the Hub shows
+every level's accuracy. The body says what the tickets are and how to load them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from oneticket.data import dataset_info
+from oneticket.tickets.ticket import TicketInfo
+
+HUB_DATASETS = {  # our dataset -> its Hub dataset id
+    "cifar10": "uoft-cs/cifar10",
+    "cifar100": "uoft-cs/cifar100",
+    "svhn": "ufldl-stanford/svhn",
+    "fashionmnist": "zalando-datasets/fashion_mnist",
+}
+PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/-]*")  # strings YAML reads as themselves unquoted (bar YAML_WORDS)
+YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "nan", "inf"}
+REPO_PLACEHOLDER = "hf://OWNER/REPO"  # 'tickets push' writes the repo's id in its place
+IMPORT_LINE = re.compile(r"(oneticket tickets import )hf://\S+")
+TAGS = ("lottery-ticket", "pruning", "sparse", "oneticket", "image-classification")
+
+
+def yaml_lines(value: Any, indent: int = 0) -> list[str]:
+    """``value`` (dicts, lists, strings, numbers, booleans) as block-style YAML; strings are
+    double-quoted JSON strings, which YAML reads as the same strings."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                lines += [f"{pad}{key}:"] + yaml_lines(item, indent + (0 if isinstance(item, list) else 2))
+            else:
+                lines.append(f"{pad}{key}: {_scalar(item)}")
+        return lines
+    if isinstance(value, list):
+        lines = []
+        for item in value:
+            nested = yaml_lines(item, indent + 2)
+            if isinstance(item, (dict, list)) and item:
+                lines += [f"{pad}- {nested[0].lstrip()}"] + nested[1:]
+            else:
+                lines.append(f"{pad}- {_scalar(item)}")
+        return lines
+    return [f"{pad}{_scalar(value)}"]
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (dict, list)):
+        return "{}" if isinstance(value, dict) else "[]"
+    text = str(value)
+    if PLAIN.fullmatch(text) and text.lower() not in YAML_WORDS:
+        return text  # reads back as this string
+    return json.dumps(text)
+
+
+def hub_dataset(name: str) -> str | None:
+    """The Hub id of a dataset (a half ``cifar10a`` maps to its parent's), or None."""
+    info = dataset_info(name)
+    return HUB_DATASETS.get(info.parent or info.name)
+
+
+def card_metadata(entries: list[tuple[str, TicketInfo]], license: str = "mit") -> dict[str, Any]:
+    """The front matter of the card of ``entries`` ((file name, info) per ticket)."""
+    infos = [info for _, info in entries]
+    models = sorted({info.model for info in infos})
+    datasets = sorted({d for d in (hub_dataset(info.dataset) for info in infos) if d})
+    name = "-".join(["oneticket", *models, *sorted({info.dataset for info in infos})])
+    results = []
+    for file, info in entries:
+        if info.test_accuracy is None:
+            continue  # a level that diverged has no accuracy to show
+        results.append({
+            "task": {"type": "image-classification", "name": "Image Classification"},
+            "dataset": {"type": hub_dataset(info.dataset) or info.dataset, "name": dataset_info(info.dataset).description.split(":")[0],
+                        "split": "test"},
+            "metrics": [{"type": "accuracy", "value": round(100 * info.test_accuracy, 2),
+                         "name": f"Test accuracy, level {info.level} ({100 * info.fraction_pruned:.2f}% pruned; "
+                                 f"{info.finder}, {info.optimizer}, run {info.run_id})"}],
+        })
+    metadata: dict[str, Any] = {
+        "library_name": "oneticket",
+        "license": license,
+        "tags": [*TAGS, *models],
+    }
+    if datasets:
+        metadata["datasets"] = datasets
+    metadata["model-index"] = [{"name": name, "results": results}]
+    return metadata
+
+
+def card_text(entries: list[tuple[str, TicketInfo]], license: str = "mit", compact: bool = False) -> str:
+    """The whole ``README.md``: front matter, a table of the tickets, how to load them."""
+    first = entries[0][1]
+    example = entries[-1][0]  # the most pruned of the first run, as a rule
+    finders = sorted({info.finder for _, info in entries})
+    how = "iterative magnitude pruning with late resetting" if finders == ["imp"] else f"the {', '.join(finders)} finder(s)"
+    layout = ("compact files: a bit-packed mask and the surviving rewind-point weights only" if compact else
+              "the mask and every rewind-point weight")
+    lines = ["---", *yaml_lines(card_metadata(entries, license)), "---", "",
+             "# Lottery tickets (oneticket)", "",
+             f"{len(entries)} winning ticket(s) of {first.describe_model()}, found by {how}. Each file holds one "
+             f"ticket as safetensors ({layout}; no pickle: safe to load from strangers) with its metadata, checksummed.", "",
+             "| file | model | source dataset | optimizer | finder | level | pruned | test accuracy | rewind |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, info in entries:
+        acc = "diverged" if info.test_accuracy is None else f"{100 * info.test_accuracy:.2f}%"
+        lines.append(f"| {name} | {info.describe_model()} | {info.dataset} | {info.optimizer} | {info.finder} | {info.level} | "
+                     f"{100 * info.fraction_pruned:.2f}% | {acc} | {info.rewind} |")
+    lines += [
+        "", "## How to use", "",
+        "```python",
+        "import oneticket as ot   # pip install oneticket (see its README for the torch build of your machine)",
+        f"model = ot.load_model('{example}')   # nn.Module at the rewind point; pruned weights stay 0.0 while you train",
+        f"ticket = ot.load_ticket('{example}')  # its mask, weights and metadata (ticket.info)",
+        "```", "",
+        "```bash",
+        f"oneticket tickets import {REPO_PLACEHOLDER}      # or this folder: verified, then in your store",
+        f"oneticket transfer --from {first.run_id} --dataset cifar100 --optimizer sgd",
+        "```", "",
+        "Checksums and metadata of every file are in `tickets.json`.", "",
+    ]
+    return "\n".join(lines)
+
+
+def name_repo(card: str, repo_id: str) -> str:
+    """The card with the repo it is published in named where it says how to import the tickets."""
+    return IMPORT_LINE.sub(lambda m: m.group(1) + f"hf://{repo_id}", card)
