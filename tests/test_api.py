@@ -68,6 +68,7 @@ def test_the_python_docs_run_end_to_end(tmp_path: Path, monkeypatch):
     ticket = namespace["ticket"]
     assert f"{ticket.mask.alive()} weights left of {ticket.mask.total()}" in printed
     assert re.search(r"^True$", printed, re.M)  # the compact file loads to the same model, bit for bit
+    assert "['README.md', 'tickets.json'] 4 tickets" in printed and "4 tickets imported and verified" in printed
     assert re.search(r"7 jobs run, 1 read back; 9 results: \['own', 'random', 'transfer'\]", printed)
     assert "train_size: must be greater than or equal to 1 (got 0)" in printed
     assert namespace["run"].root.is_relative_to(tmp_path / "runs")
@@ -86,6 +87,9 @@ def test_find_from_python_is_the_run_the_cli_finds(tmp_path: Path, capsys):
     assert f"run folder: {run.root}" in capsys.readouterr().out  # the same run, read back
     with pytest.raises(ot.UserError, match=r"no ticket at level 7; its levels: 0, 1, 2"):
         run.ticket(level=7)
+    with pytest.raises(ot.UserError, match=r"level must be a whole number, got '1'"):
+        run.ticket(level="1")
+    assert repr(run).startswith(f"Run({run.id}, vgg19 on digits/sgd, levels 0-2, last 75.0% pruned")
 
 
 def test_settings_are_validated_as_the_cli_does_naming_keywords(tmp_path: Path):
@@ -100,9 +104,9 @@ def test_settings_are_validated_as_the_cli_does_naming_keywords(tmp_path: Path):
     with pytest.raises(ot.UserError, match=r"unknown dataset 'cifar11'"):
         ot.find(model="vgg19", dataset="cifar11", store=tmp_path)
     with pytest.raises(ot.UserError, match=r"^transfer takes no setting 'optimiser'"):
-        ot.transfer(DATA / "ticket_v2_dense.safetensors", dataset="digits", optimiser="adam", store=tmp_path)
+        ot.transfer(DATA / "ticket_v2_8b4d4f4.safetensors", dataset="digits", optimiser="adam", store=tmp_path)
     with pytest.raises(ot.UserError, match=r"^epochs: must be greater than or equal to 1 \(got 0\)$"):
-        ot.transfer(DATA / "ticket_v2_dense.safetensors", dataset="digits", epochs=0, store=tmp_path)
+        ot.transfer(DATA / "ticket_v2_8b4d4f4.safetensors", dataset="digits", epochs=0, store=tmp_path)
     with pytest.raises(ot.TicketFileError, match="no such file"):
         ot.load_model(tmp_path / "missing.safetensors")
     assert not (tmp_path / "runs").exists() and not (tmp_path / "trainings").exists()
@@ -121,6 +125,9 @@ def test_transfer_of_a_compact_ticket_trains_exactly_as_the_dense_one(tmp_path: 
         return [(e["train_loss"], e["test_accuracy"]) for e in trained.result.history]
 
     assert curve(from_dense) == curve(from_compact)  # every epoch's loss and accuracy, bit for bit
+    assert from_dense.spec.job_id() == from_compact.spec.job_id()  # one ticket, one training id in either layout
+    again = ot.transfer(compact_file, store=tmp_path / "a", **settings)  # the dense file's store: read back
+    assert again.directory == from_dense.directory and again.result == from_dense.result
     assert from_dense.test_accuracy == from_compact.test_accuracy > 0.5  # chance is 10%
     assert from_dense.fraction_pruned == from_compact.fraction_pruned == pytest.approx(0.75, abs=1e-3)
     with pytest.raises(ot.UserError, match="compact ticket file: it holds no weights at pruned positions"):
@@ -188,6 +195,50 @@ def test_apply_mask_holds_through_20_steps_of_user_code(optimizer: str):
         assert (state[name][~keep] == 0).all() and not torch.equal(state[name][keep], before[name][keep])  # it trained
 
 
+def test_apply_mask_takes_any_module_with_the_masks_names_and_a_ticket_or_its_file(tmp_path: Path):
+    ticket = make_ticket()
+
+    class Mine(torch.nn.Module):  # not a oneticket model: its own class, the same layer names
+        def __init__(self) -> None:
+            super().__init__()
+            reference = create_model("vgg19", 10, width=0.0625)
+            self.features, self.classifier = reference.features, reference.classifier
+
+    mine = ot.apply_mask(Mine(), ticket)
+    for name, keep in ticket.mask.items():
+        assert (mine.get_submodule(name.removesuffix(".weight")).weight[~keep] == 0).all()
+    save_ticket(tmp_path / "t.safetensors", ticket)
+    ot.apply_mask(create_model("vgg19", 10, width=0.0625), tmp_path / "t.safetensors")
+    for call, message in ((lambda: ot.apply_mask("model", ticket.mask), "takes a torch.nn.Module first, got str"),
+                          (lambda: ot.apply_mask(Mine(), 3), "needs a mask \\(ticket.mask\\), a Ticket or a ticket file"),
+                          (lambda: ot.remove_mask("model"), "takes a torch.nn.Module, got str")):
+        with pytest.raises(ot.UserError, match=message):
+            call()
+
+
+def test_api_mistakes_are_one_line_user_errors(tmp_path: Path):
+    ticket = make_ticket()
+    save_ticket(tmp_path / "t.safetensors", ticket)
+    cases = [
+        (lambda: ot.save_ticket(tmp_path / "t.safetensors", tmp_path / "u.safetensors"), "takes a Ticket first"),
+        (lambda: ot.save_ticket(ticket, tmp_path / "missing" / "u.safetensors"), "missing does not exist; make the folder"),
+        (lambda: ot.save_ticket(ticket, tmp_path / "u.safetensors", compact="no"), "compact must be True or False"),
+        (lambda: ot.find(model="vgg19", dataset="digits", store=123), "store must be a path .* got int 123"),
+        (lambda: ot.load_ticket(5), "the ticket must be a path"),
+        (lambda: ot.load_model("hf://someone/tickets"), "is on the Hugging Face Hub; import its tickets first"),
+        (lambda: ot.load_ticket(tmp_path), "is a folder, not a ticket file"),
+        (lambda: ot.run_experiment("demo", workers=0, store=tmp_path), "workers must be a whole number of at least 1, got 0"),
+        (lambda: ot.run_experiment("demo", workers="2", store=tmp_path), "workers must be a whole number of at least 1, got '2'"),
+        (lambda: ot.load_model(ticket, device="cuda:7") if not torch.cuda.is_available() else ot.load_model(ticket, device="tpu"),
+         r"^(device cuda:7 asked for, but PyTorch sees no CUDA GPU here; use device cpu or auto|unknown device 'tpu'.*)$"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ot.UserError, match=message) as caught:
+            call()
+        assert "\n" not in str(caught.value)
+    assert not (tmp_path / "u.safetensors").exists() and not (tmp_path / "runs").exists()
+
+
 def test_apply_mask_refuses_a_mask_that_does_not_fit_or_a_second_mask():
     ticket = make_ticket()
     with pytest.raises(ot.UserError, match="the mask does not fit this model: mask entry features.0.weight has shape"):
@@ -243,12 +294,14 @@ def test_compact_metadata_edits_are_refused(tmp_path: Path):
 
 
 def test_files_of_every_earlier_format_version_still_load():
-    """Files written by earlier oneticket versions, kept as bytes: version 1 (no metadata checksum),
-    version 2 (dense) and version 3 (compact), of one ticket (VGG19 width 1/32, 90% pruned)."""
+    """Ticket files kept as bytes: level 1 of one tiny IMP run (VGG19 width 1/32 on digits, 90%
+    pruned) written by the code of commit 50354e1 (format version 1: no metadata checksum, no
+    finder fields) and of 8b4d4f4 (version 2, before finders); the version-3 compact file made
+    from the latter when the compact layout was introduced."""
     expected = {
-        "ticket_v1_dense.safetensors": "fa615f51aed9082dacc055207b71f04b7417deb04b6abc694ffd130f8c19950b",
-        "ticket_v2_dense.safetensors": "e82fd839a1330f6c032a9a2651bdc09bea214510f374d824c28a7b9e74e9423d",
-        "ticket_v3_compact.safetensors": "ae309ff99a152ad81e37a21330153bdd34e33fa4b5229a1b2ea093e06084770d",
+        "ticket_v1_50354e1.safetensors": "89eb64ad4e17695a905c800ec3fa6bd5652e1b2303dd63cb49950ab9bc91e6d5",
+        "ticket_v2_8b4d4f4.safetensors": "b6a29ff214a133681a87051e6398faa34c64ec2eb1dcb83a150e1af8cc3a297b",
+        "ticket_v3_compact.safetensors": "b49cfc050e098d5cde2d2c3b7989dc9b4b47f55754ec1cebad4928c1184d8b79",
     }
     loaded = {}
     for name, digest in expected.items():
@@ -257,8 +310,55 @@ def test_files_of_every_earlier_format_version_still_load():
     v1, v2, v3 = loaded.values()
     assert not v1.metadata_checked and v2.metadata_checked and v3.metadata_checked and v3.compact
     for ticket in loaded.values():
-        assert ticket.info.run_id == "0123456789abcdef" and ticket.info.width == 0.03125
+        assert ticket.info.run_id == "b025b98b391c1e21" and ticket.info.width == 0.03125 and ticket.info.finder == "imp"
+        assert ticket.info.find_compute is None  # not recorded then
         assert (ticket.mask.alive(), ticket.mask.total()) == (1960, 19602)
-    assert v1.sha256 == v2.sha256 and all(torch.equal(v1.state[k], v2.state[k]) for k in v2.state)
+    assert v1.sha256 == v2.sha256 == v3.sha256  # one ticket, one identity in every version and layout
+    assert all(torch.equal(v1.state[k], v2.state[k]) for k in v2.state)
     a, b = plain_state(ot.load_model(v2)), plain_state(ot.load_model(v3))
     assert all(bitwise_equal(a[k], b[k]) for k in a)
+    with pytest.raises(ot.TicketFileError, match="version-1 file: its metadata has no checksum"):
+        ot.save_ticket(v1, "unused.safetensors", compact=True)
+
+
+def test_a_compact_ticket_is_never_written_dense_nor_read_with_an_unknown_layout(tmp_path: Path):
+    compact = load_ticket(DATA / "ticket_v3_compact.safetensors")
+    with pytest.raises(ot.TicketFileError, match="is compact: it holds no weights at pruned positions"):
+        ot.save_ticket(compact, tmp_path / "dense.safetensors")
+    assert not (tmp_path / "dense.safetensors").exists()
+    again = load_ticket(ot.save_ticket(compact, tmp_path / "again.safetensors", compact=True))
+    assert again.compact and again.sha256 == compact.sha256 and again.info == compact.info
+    assert all(bitwise_equal(again.state[k], compact.state[k]) for k in compact.state) and again.mask.equal(compact.mask)
+    from oneticket.tickets import ticket as ticket_module
+
+    def sign(metadata: dict) -> dict:
+        return {**metadata, "meta_sha256": ticket_module._meta_digest(metadata)}
+
+    for edit, message in ((lambda m: {**m, "layout": "sparse-coo"}, "layout 'sparse-coo'"),
+                          (lambda m: {k: v for k, v in m.items() if k != "ticket_sha256"}, "without the digest of its dense form")):
+        path = tmp_path / "edited.safetensors"
+        _resign(DATA / "ticket_v3_compact.safetensors", path, lambda m: sign(edit(m)))
+        with pytest.raises(ot.TicketFileError, match=message):
+            load_ticket(path)
+
+
+def _resign(source: Path, target: Path, edit) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(source), framework="pt") as handle:
+        metadata, tensors = dict(handle.metadata()), {k: handle.get_tensor(k) for k in handle.keys()}
+    save_file(tensors, str(target), metadata=edit(metadata))
+
+
+def test_unpacking_checks_sizes_and_padding():
+    from oneticket.tickets.compact import pack_bits, unpack_bits
+
+    mask = torch.tensor([True, False, False, True, True, False, True, False, False, True, True])
+    packed = pack_bits(mask)
+    assert packed.tolist() == [0b01011001, 0b00000110]  # bit i of byte j is element 8j + i
+    assert torch.equal(unpack_bits(packed, (11,)), mask)
+    with pytest.raises(ValueError, match="padding bits are set"):
+        unpack_bits(torch.tensor([0b01011001, 0b10000110], dtype=torch.uint8), (11,))
+    with pytest.raises(ValueError, match="do not hold a mask of shape"):
+        unpack_bits(packed, (17,))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 import shutil
 import subprocess
 import sys
@@ -55,11 +56,13 @@ def test_export_writes_a_hub_model_repo_whose_card_parses_and_lists_every_level(
 
 def test_card_names_hub_datasets_and_its_yaml_reads_back():
     yaml = pytest.importorskip("yaml")
-    info = load_ticket(Path(__file__).parent / "data" / "ticket_v2_dense.safetensors").info  # a cifar10 ticket
-    metadata = card_metadata([("t.safetensors", info)], "mit")
-    assert metadata["datasets"] == ["uoft-cs/cifar10"]
+    info = load_ticket(Path(__file__).parent / "data" / "ticket_v2_8b4d4f4.safetensors").info  # a digits ticket
+    assert "datasets" not in card_metadata([("t.safetensors", info)], "mit")  # digits has no Hub dataset
+    metadata = card_metadata([("t.safetensors", replace(info, dataset="cifar10a")), ("u.safetensors", replace(info, dataset="svhn"))], "mit")
+    assert metadata["datasets"] == ["ufldl-stanford/svhn", "uoft-cs/cifar10"]  # a half is its parent's
     assert yaml.safe_load("\n".join(yaml_lines(metadata))) == metadata
-    tricky = {"a": "yes", "b": "1.5", "c": 'quote " and: colon', "d": [], "e": None, "f": [{"g": True, "h": 2}]}
+    tricky = {"a": "yes", "b": "1.5", "c": 'quote " and: colon', "d": [], "e": None, "f": [{"g": True, "h": 2}],
+              "i": 1e-05, "j": 97.18, "k": 3e20}
     assert yaml.safe_load("\n".join(yaml_lines(tricky))) == tricky
 
 
@@ -73,6 +76,21 @@ def test_compact_export_is_smaller_and_imports_to_the_same_masks(found: ot.Run, 
     imported = load_ticket(tmp_path / "s" / "imported" / found.id / "level_02" / "ticket.safetensors")
     assert imported.compact and imported.mask.equal(load_ticket(dense_file).mask)
     assert main(["tickets", "verify", str(compact_file)]) == 0
+
+
+def test_one_ticket_is_one_identity_in_both_layouts_on_import(found: ot.Run, tmp_path: Path, capsys):
+    export(found, tmp_path / "dense", "--levels", "2")
+    export(found, tmp_path / "compact", "--compact", "--levels", "2")
+    store = tmp_path / "s"
+    imported = store / "imported" / found.id / "level_02" / "ticket.safetensors"
+    assert main(["tickets", "import", str(tmp_path / "compact"), "--store", str(store)]) == 0
+    assert load_ticket(imported).compact
+    assert main(["tickets", "import", str(tmp_path / "dense"), "--store", str(store)]) == 0  # the dense file replaces it
+    assert not load_ticket(imported).compact
+    assert main(["tickets", "import", str(tmp_path / "compact"), "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("imported: ") == 2 and out.count("already there: ") == 1 and "beside" not in out
+    assert sorted(p.parent.parent.name for p in (store / "imported").glob("*/level_*/ticket.safetensors")) == [found.id]
 
 
 def test_import_from_a_zip_and_refusals(found: ot.Run, tmp_path: Path, capsys):
@@ -91,6 +109,15 @@ def test_import_from_a_zip_and_refusals(found: ot.Run, tmp_path: Path, capsys):
     (tmp_path / "not.zip").write_bytes(b"no zip here")
     assert main(["tickets", "import", str(tmp_path / "not.zip"), "--store", str(tmp_path / "s")]) == 2
     assert "is not a readable zip file" in capsys.readouterr().err
+    names = sorted(p.name for p in (tmp_path / "export").iterdir())
+    first = next(name for name in names if name.endswith("level_00.safetensors"))
+    with zipfile.ZipFile(tmp_path / "swapped.zip", "w") as handle:  # a listed file swapped for another ticket
+        for name in names:
+            source = name if name != first else first.replace("level_00", "level_01")
+            handle.write(tmp_path / "export" / source, f"export/{name}")
+        handle.writestr("__MACOSX/export/._README.md", b"resource fork")
+    assert main(["tickets", "import", str(tmp_path / "swapped.zip"), "--store", str(tmp_path / "t")]) == 2
+    assert f"error: {tmp_path / 'swapped.zip'}:{first} does not match the checksum in " in capsys.readouterr().err
 
 
 def test_a_folder_missing_or_changing_a_listed_file_is_refused_before_anything_is_copied(found: ot.Run, tmp_path: Path, capsys):
@@ -100,6 +127,10 @@ def test_a_folder_missing_or_changing_a_listed_file_is_refused_before_anything_i
     (tmp_path / "partial" / files[1].name).unlink()
     assert main(["tickets", "import", str(tmp_path / "partial"), "--store", str(tmp_path / "s")]) == 2
     assert f"lacks {files[1].name}, which tickets.json lists" in capsys.readouterr().err
+    shutil.copytree(tmp_path / "export", tmp_path / "extra")
+    shutil.copyfile(files[0], tmp_path / "extra" / "unlisted.safetensors")
+    assert main(["tickets", "import", str(tmp_path / "extra"), "--store", str(tmp_path / "s")]) == 2
+    assert "unlisted.safetensors is not listed in tickets.json" in capsys.readouterr().err
     other = tmp_path / "export" / files[0].name
     shutil.copyfile(files[2], other)  # a different (valid) ticket under a listed name
     assert main(["tickets", "import", str(tmp_path / "export"), "--store", str(tmp_path / "s")]) == 2
@@ -121,10 +152,22 @@ def test_import_from_the_hub_goes_through_snapshot_download_and_verifies(found: 
     assert repo_id == "someone/lottery-tickets" and kwargs["revision"] == "v1.0" and kwargs["repo_type"] == "model"
     assert set(kwargs["allow_patterns"]) == {"*.safetensors", "tickets.json", "README.md"}
     assert capsys.readouterr().out.count("imported: ") == 3
-    for bad in ("hf://justaname", "hf://a/b@", "hf://a/../b"):
+    for bad in ("hf://justaname", "hf://a/b@", "hf://a/../b", "hf://a/b@main@x", "https://huggingface.co/a/b"):
         assert main(["tickets", "import", bad, "--store", str(tmp_path / "s")]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1
+    assert "write the Hub repo as hf://a/b" in (main(["tickets", "import", "https://huggingface.co/a/b"]), capsys.readouterr().err)[1]
+
+    class ConnectError(Exception):  # what the Hub's HTTP client raises without a network
+        pass
+
+    def unreachable(repo_id, **kwargs):
+        raise ConnectError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(hub, "snapshot_download", unreachable)
+    assert main(["tickets", "import", "HF://someone/lottery-tickets", "--store", str(tmp_path / "s")]) == 69
+    assert capsys.readouterr().err == ("error: HF://someone/lottery-tickets could not be downloaded: the Hub cannot be "
+                                       "reached and it is not in the local cache; check your connection\n")
 
 
 def run_cli(args: list[str], **env: str) -> subprocess.CompletedProcess:
@@ -145,26 +188,46 @@ def test_hf_hub_offline_gives_one_line_for_import_and_push(found: ot.Run, tmp_pa
         "error: hf://someone/lottery-tickets: HF_HUB_OFFLINE is set, so it cannot be uploaded; unset HF_HUB_OFFLINE to reach the Hub")
 
 
-def test_push_uploads_only_the_tickets_index_and_card_naming_the_repo(found: ot.Run, tmp_path: Path, monkeypatch, capsys):
+def test_push_uploads_exactly_the_checked_tickets_index_and_a_card_naming_the_repo(found: ot.Run, tmp_path: Path, monkeypatch, capsys):
     export(found, tmp_path / "export", "--compact")
-    (tmp_path / "export" / "notes.txt").write_text("private")
-    calls = []
+    folder = tmp_path / "export"
+    (folder / "notes.txt").write_text("private")
+    (folder / "sub").mkdir()
+    shutil.copyfile(next(folder.glob("*.safetensors")), folder / "sub" / "unchecked.safetensors")
+    card_before = (folder / "README.md").read_text()
+    calls, uploaded = [], {}
     monkeypatch.setattr(hub, "create_repo", lambda repo_id, **kwargs: calls.append(("create", repo_id, kwargs)))
+    monkeypatch.setattr(hub, "create_branch", lambda repo_id, **kwargs: calls.append(("branch", repo_id, kwargs)))
 
     def upload_folder(**kwargs):
         calls.append(("upload", kwargs["repo_id"], kwargs))
+        staged = Path(kwargs["folder_path"])
+        uploaded.update({str(p.relative_to(staged)): p.read_bytes() for p in staged.rglob("*") if p.is_file()})
         return type("CommitInfo", (), {"commit_url": "https://huggingface.co/someone/t/commit/abc"})()
 
     monkeypatch.setattr(hub, "upload_folder", upload_folder)
-    assert main(["tickets", "push", str(tmp_path / "export"), "--repo", "someone/t", "--private"]) == 0
-    (_, created, create_kwargs), (_, uploaded, upload_kwargs) = calls
-    assert created == uploaded == "someone/t" and create_kwargs["private"] and create_kwargs["exist_ok"]
-    assert Path(upload_kwargs["folder_path"]) == tmp_path / "export"
-    assert set(upload_kwargs["allow_patterns"]) == {"*.safetensors", "tickets.json", "README.md"}  # not notes.txt
-    assert "oneticket tickets import hf://someone/t " in (tmp_path / "export" / "README.md").read_text()
+    assert main(["tickets", "push", str(folder), "--repo", "someone/t", "--private", "--revision", "v1"]) == 0
+    (_, created, create_kwargs), (_, branched, branch_kwargs), (_, pushed, _) = calls
+    assert created == branched == pushed == "someone/t" and create_kwargs["private"] and branch_kwargs["branch"] == "v1"
+    assert sorted(uploaded) == sorted(["README.md", INDEX_FILE] + [p.name for p in folder.glob("*.safetensors")])
+    for name, data in uploaded.items():
+        if name != "README.md":
+            assert data == (folder / name).read_bytes()
+    assert "oneticket tickets import hf://someone/t " in uploaded["README.md"].decode()
+    assert (folder / "README.md").read_text() == card_before  # the folder is left as it was
+    assert not [p for p in folder.iterdir() if p.name.startswith(".oneticket-push-")]
     assert "https://huggingface.co/someone/t/commit/abc" in capsys.readouterr().out
     assert main(["tickets", "push", str(tmp_path), "--repo", "someone/t"]) == 2  # not an exported folder
     assert "is not an exported ticket folder" in capsys.readouterr().err
+
+    def refused(**kwargs):
+        raise ConnectionError("connection reset")
+
+    monkeypatch.setattr(hub, "upload_folder", refused)
+    assert main(["tickets", "push", str(folder), "--repo", "someone/t"]) == 69
+    assert "could not be uploaded: the Hub cannot be reached; check your connection" in capsys.readouterr().err
+    assert (folder / "README.md").read_text() == card_before
+    assert not [p for p in folder.iterdir() if p.name.startswith(".oneticket-push-")]
 
 
 def test_without_huggingface_hub_one_line_says_how_to_install_it(found: ot.Run, tmp_path: Path, monkeypatch, capsys):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -41,7 +41,7 @@ from oneticket.experiments import (
 from oneticket.experiments.graph import TicketSource
 from oneticket.experiments.pool import PoolExecutor
 from oneticket.experiments.spec import DEMO
-from oneticket.sparsity import apply_mask, remove_mask
+from oneticket.sparsity import apply_mask as enforce_mask_in, remove_mask as bake_mask_in
 from oneticket.tickets import (
     ImpSpec,
     LevelFinished,
@@ -52,27 +52,28 @@ from oneticket.tickets import (
     TrainSpec,
     find_tickets,
     imported_root,
-    load_ticket,
+    load_ticket as read_ticket,
     runs_root,
     save_ticket as write_ticket_file,
     trainings_root,
     variant,
 )
-from oneticket.tickets.catalogue import import_tickets
+from oneticket.tickets.catalogue import export_tickets as write_export, import_tickets as import_into, publish
+from oneticket.tickets.hub import hub_hint, is_hub_uri
 from oneticket.tickets.transfer import check_weights_held, start_model, training_seeds
 from oneticket.training import Speed, resolve_device
-from oneticket.validation import build_spec, check_known, keyword_name
+from oneticket.validation import build_spec, check_known, keyword_name, renamed
 
 __all__ = [
-    "Run", "Trained", "apply_mask", "default_store", "find", "load_model", "load_ticket", "remove_mask", "results",
-    "run_experiment", "save_ticket", "transfer",
+    "Run", "Trained", "apply_mask", "default_store", "export_tickets", "find", "import_tickets", "load_model", "load_ticket",
+    "push_tickets", "remove_mask", "results", "run_experiment", "save_ticket", "transfer",
 ]
 
 STORE_ENV = "ONETICKET_STORE"
 TicketLike = Union[Ticket, str, os.PathLike]
 SpecLike = Union[str, os.PathLike, ExperimentSpec, JobGraph, Sequence[Union[str, os.PathLike, ExperimentSpec]]]
 Sink = Callable[[Any], None]
-TRANSFER_SETTINGS = ("epochs", "batch_size", "train_size", "seed", "precision", "lr", "lr_scaling", "warmup", "augment")
+TICKET_FIELDS = ("source", "level", "ticket", "model", "mask", "weights")  # a training's fields that its ticket and variant fix
 
 
 def default_store() -> Path:
@@ -82,7 +83,7 @@ def default_store() -> Path:
 
 def store_path(store: str | os.PathLike | None) -> Path:
     """``store`` as an absolute path (a notebook may change its folder later), else the default store."""
-    return Path(store).expanduser().absolute() if store is not None else default_store()
+    return _path(store, "store").absolute() if store is not None else default_store()
 
 
 def print_levels(event: Any) -> None:
@@ -108,11 +109,38 @@ def _sink(progress: bool, on_event: Sink | None, default: Sink) -> Sink:
     return default if progress else (lambda _: None)
 
 
+def _device(name: str | torch.device) -> torch.device:
+    """``resolve_device``, its errors naming the keyword ``device`` rather than the flag (the CLI
+    resolves its ``--device`` itself)."""
+    if isinstance(name, torch.device):
+        return name
+    try:
+        return resolve_device(str(name))
+    except UserError as exc:
+        raise UserError(renamed(str(exc), ["device"], keyword_name)) from None
+
+
+def _count(name: str, value: Any) -> int | None:
+    """``value`` as a count of at least 1 (None stays None), else a one-line error naming ``name``."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise UserError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return value
+
+
 def _set_threads(threads: int | None) -> None:
-    if threads is not None:
-        if threads < 1:
-            raise UserError(f"threads must be at least 1, got {threads}")
+    """Set PyTorch's CPU thread count for this process (it stays set after the call)."""
+    if _count("threads", threads) is not None:
         torch.set_num_threads(threads)
+
+
+def _path(value: Any, what: str) -> Path:
+    """A path argument, checked: a str or os.PathLike, not a Hub address."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise UserError(f"{what} must be a path (a str or pathlib.Path), got {type(value).__name__} {value!r}")
+    if is_hub_uri(str(value)) or hub_hint(str(value)):
+        raise UserError(f"{value} is on the Hugging Face Hub; import its tickets first, ot.import_tickets('{value}') "
+                        "(or oneticket tickets import), then use a file from your store")
+    return Path(value).expanduser()
 
 
 # ---- finding tickets -------------------------------------------------------------------------------
@@ -147,6 +175,8 @@ class Run:
         levels = self.levels
         if not levels:
             raise UserError(f"run {self.id} has no tickets yet; find() it again to continue")
+        if level is not None and (not isinstance(level, int) or isinstance(level, bool)):
+            raise UserError(f"level must be a whole number, got {level!r}")
         chosen = levels[-1] if level is None else level
         if chosen not in levels:
             raise UserError(f"run {self.id} has no ticket at level {chosen}; its levels: {', '.join(map(str, levels))}")
@@ -154,7 +184,7 @@ class Run:
 
     def ticket(self, level: int | None = None) -> Ticket:
         """The ticket of ``level`` (default: the last, most pruned), read and verified."""
-        return load_ticket(self.ticket_file(level))
+        return read_ticket(self.ticket_file(level))
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per level: level, fraction_pruned, test_accuracy, seconds (for pandas or csv)."""
@@ -163,18 +193,19 @@ class Run:
 
     def __repr__(self) -> str:
         last = self.results[-1] if self.results else None
-        where = f"{len(self.results)} level(s)" + (f", last {100 * last.fraction_pruned:.1f}% pruned" if last else "")
+        where = f"levels 0-{last.level}, last {100 * last.fraction_pruned:.1f}% pruned" if last else "no levels yet"
         return f"Run({self.id}, {self.spec.model} on {self.spec.dataset}/{self.spec.optimizer}, {where}, {self.root})"
 
 
 def find(spec: ImpSpec | None = None, *, store: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
-         device: str = "auto", threads: int | None = None, speed: Speed | None = None, progress: bool = True,
+         device: str | torch.device = "auto", threads: int | None = None, speed: Speed | None = None, progress: bool = True,
          on_event: Sink | None = None, **settings: Any) -> Run:
     """Find tickets (or resume, or read back a finished run): ``find(model="vgg19", dataset="digits", levels=3)``.
 
     ``settings`` are ``oneticket find``'s (``finder="snip"``, ``sparsities=(0.5, 0.9)``, ``rate``,
     ``epochs``, ...); or give a built :class:`ImpSpec`. Returns the :class:`Run`; a level that
-    diverged ends it (``run.diverged``).
+    diverged ends it (``run.diverged``). ``threads`` sets PyTorch's CPU thread count for this
+    process (it stays set); ``progress=False`` prints nothing, ``on_event`` receives every event.
     """
     if spec is None:
         check_known(settings, ImpSpec.model_fields, "find")
@@ -187,18 +218,29 @@ def find(spec: ImpSpec | None = None, *, store: str | os.PathLike | None = None,
     _set_threads(threads)
     store_dir = store_path(store)
     sink = _sink(progress, on_event, print_levels)
-    results = find_tickets(spec, store_dir, _data_dir(data_dir), resolve_device(device), sink,
+    results = find_tickets(spec, store_dir, _data_dir(data_dir), _device(device), sink,
                            show_download_progress=progress, speed=speed)
     return Run(spec, store_dir, results)
+
+
+def settings_help(spec_class: type, skip: Sequence[str] = ()) -> str:
+    """The settings of a spec, one line each with its default, for a docstring."""
+    lines = [f"        {name} = {field.default!r}: {field.description or ''}".rstrip(": ")
+             for name, field in spec_class.model_fields.items() if name not in skip]
+    return "\n    Settings (keywords):\n\n" + "\n".join(lines) + "\n"
+
+
+find.__doc__ = (find.__doc__ or "") + settings_help(ImpSpec)
 
 
 def _data_dir(data_dir: str | os.PathLike | None) -> Path | None:
     if data_dir is None:
         return None
-    problem = data_dir_problem(Path(data_dir))
+    path = _path(data_dir, "data_dir")
+    problem = data_dir_problem(path)
     if problem is not None:
         raise UserError(f"data_dir {problem}")
-    return Path(data_dir).expanduser()
+    return path
 
 
 # ---- running job graphs ----------------------------------------------------------------------------
@@ -206,10 +248,12 @@ def _data_dir(data_dir: str | os.PathLike | None) -> Path | None:
 Executor = Union[LocalExecutor, PoolExecutor, Any]  # Any: the Ray executor (an optional extra)
 
 
-def make_executor(store: Path, data_dir: str | os.PathLike | None = None, device: str = "auto", speed: Speed | None = None,
+def make_executor(store: Path, data_dir: str | os.PathLike | None = None, device: str | torch.device = "auto", speed: Speed | None = None,
                   threads: int | None = None, workers: int | None = None, ray: Any = None, progress: bool = True) -> Executor:
     """Where a job graph runs: here (``threads``), on ``workers`` processes here, or on Ray (``ray``: RayOptions)."""
     folder = _data_dir(data_dir)
+    _count("workers", workers)
+    _count("threads", threads)
     if ray is not None:
         if threads is not None or workers is not None:
             raise UserError("with the Ray executor each task uses cpus_per_task threads and Ray decides how many run at "
@@ -218,9 +262,9 @@ def make_executor(store: Path, data_dir: str | os.PathLike | None = None, device
 
         return RayExecutor(store, folder, ray, speed=speed)
     if workers is not None:
-        return PoolExecutor(store, folder, resolve_device(device), workers, threads or 1, speed=speed)
+        return PoolExecutor(store, folder, _device(device), workers, threads or 1, speed=speed)
     _set_threads(threads)
-    return LocalExecutor(store, folder, resolve_device(device), show_download_progress=progress, speed=speed)
+    return LocalExecutor(store, folder, _device(device), show_download_progress=progress, speed=speed)
 
 
 def run_graph(graph: JobGraph, executor: Executor, emit: Sink | None = None) -> Summary:
@@ -257,7 +301,7 @@ def demo_store() -> Path:
 
 
 def run_experiment(specs: SpecLike, *, store: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
-                   device: str = "auto", workers: int | None = None, threads: int | None = None, speed: Speed | None = None,
+                   device: str | torch.device = "auto", workers: int | None = None, threads: int | None = None, speed: Speed | None = None,
                    progress: bool = True, on_event: Sink | None = None) -> Summary:
     """Run the unfinished jobs of experiment specs (resumable: call again to continue); the
     :class:`Summary` counts jobs done, skipped and failed. ``results(specs)`` reads the numbers."""
@@ -302,6 +346,15 @@ class Trained:
                 f"{self.spec.optimizer}, test accuracy {accuracy}, {self.directory})")
 
 
+def store_of(ticket: TicketLike) -> Path | None:
+    """The store a ticket file lies in (``<store>/runs/<run>/level_NN/ticket.safetensors`` or
+    ``<store>/imported/...``), or None."""
+    path = ticket.path if isinstance(ticket, Ticket) else _path(ticket, "the ticket").absolute()
+    if path is None or len(path.parents) < 4 or path.parents[2].name not in ("runs", "imported"):
+        return None
+    return path.parents[3]
+
+
 def ticket_file_of(ticket: TicketLike, store: Path) -> tuple[Path, Ticket]:
     """A ticket's file and contents: the file a :class:`Ticket` was read from, a path, or (a ticket
     made in memory) the copy imported into ``store``."""
@@ -310,11 +363,11 @@ def ticket_file_of(ticket: TicketLike, store: Path) -> tuple[Path, Ticket]:
             return ticket.path, ticket
         with tempfile.TemporaryDirectory() as folder:
             staged = Path(folder) / "ticket.safetensors"
-            write_ticket_file(staged, ticket)
-            destination = import_tickets(staged, store)[0][0]
-        return destination, load_ticket(destination)
-    path = Path(ticket).expanduser()
-    return path, load_ticket(path)
+            write_ticket_file(staged, ticket, compact=ticket.compact)
+            destination = import_into(staged, store)[0][0]
+        return destination, read_ticket(destination)
+    path = _path(ticket, "the ticket")
+    return path, read_ticket(path)
 
 
 def ticket_files(source: str | os.PathLike, store: Path) -> list[Path]:
@@ -359,16 +412,17 @@ def trainings(graph: JobGraph, store: Path) -> list[Trained]:
 
 
 def transfer(ticket: TicketLike, *, dataset: str, optimizer: str = "sgd", variant: str = "transfer",
-             store: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None, device: str = "auto",
+             store: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None, device: str | torch.device = "auto",
              threads: int | None = None, speed: Speed | None = None, progress: bool = True, on_event: Sink | None = None,
              **settings: Any) -> Trained:
     """Train a ticket (a :class:`Ticket` or a ticket file) on ``dataset`` with ``optimizer``:
     its mask and rewind-point weights, a fresh seeded output layer when the class count differs.
     ``variant`` trains a random-ticket baseline instead (``random``, ``random-layerwise``,
     ``random-mask``, ``random-weights``); ``settings``: ``oneticket transfer``'s (``epochs``,
-    ``seed``, ``lr``, ...). Finished trainings are read back, unfinished ones resume."""
-    check_known(settings, TRANSFER_SETTINGS, "transfer")
-    store_dir = store_path(store)
+    ``seed``, ``lr``, ...). Finished trainings are read back, unfinished ones resume. ``store``:
+    where the training is kept; default: the store the ticket file is in (else the default store)."""
+    check_known(settings, [f for f in TrainSpec.model_fields if f not in TICKET_FIELDS + ("dataset", "optimizer")], "transfer")
+    store_dir = store_path(store) if store is not None else store_of(ticket) or default_store()
     graph = transfer_graph([ticket_file_of(ticket, store_dir)], dataset, optimizer, variant, **settings)
     executor = make_executor(store_dir, data_dir, device, speed, threads, progress=progress)
     summary = run_graph(graph, executor, _sink(progress, on_event, print_jobs))
@@ -377,6 +431,9 @@ def transfer(ticket: TicketLike, *, dataset: str, optimizer: str = "sgd", varian
         why = summary.failed[0][1] if summary.failed else "it did not finish"
         raise UserError(f"the training of run {trained.spec.source} level {trained.spec.level} on {dataset} failed: {why}")
     return trained
+
+
+transfer.__doc__ = (transfer.__doc__ or "") + settings_help(TrainSpec, TICKET_FIELDS + ("dataset", "optimizer"))
 
 
 # ---- using tickets in your own code ----------------------------------------------------------------
@@ -390,24 +447,84 @@ def load_model(ticket: TicketLike, num_classes: int | None = None, *, seed: int 
     exactly as ``transfer(..., seed=seed)`` does (a pruned output layer becomes dense then).
     """
     if not isinstance(ticket, Ticket):
-        ticket = load_ticket(Path(ticket).expanduser())
+        ticket = read_ticket(_path(ticket, "the ticket"))
     classes = ticket.info.num_classes if num_classes is None else num_classes
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
         raise UserError(f"num_classes must be a whole number of at least 1, got {num_classes!r}")
     if not isinstance(seed, int) or seed < 0:
         raise UserError(f"seed must be a whole number of at least 0, got {seed!r}")
     model, mask = start_model(ticket, classes, training_seeds(seed))
-    model = model.to(resolve_device(str(device)))
-    apply_mask(model, mask)
-    return model if enforce_mask else remove_mask(model)
+    model = model.to(_device(device))
+    enforce_mask_in(model, mask)
+    return model if enforce_mask else bake_mask_in(model)
 
 
 
 def save_ticket(ticket: Ticket, path: str | os.PathLike, *, compact: bool = False) -> Path:
     """Write ``ticket`` to ``path`` (``.safetensors``): dense, as IMP keeps tickets, or ``compact``
     (a bit-packed mask and the surviving weights only; loads to the same masked model). Returns the path."""
-    target = Path(path).expanduser()
+    if not isinstance(ticket, Ticket):
+        raise UserError(f"save_ticket(ticket, path) takes a Ticket first (ot.load_ticket(...), run.ticket(level)), got "
+                        f"{type(ticket).__name__}")
+    if not isinstance(compact, bool):
+        raise UserError(f"compact must be True or False, got {compact!r}")
+    target = _path(path, "path")
+    if not target.absolute().parent.is_dir():
+        raise UserError(f"{target.parent} does not exist; make the folder first or save elsewhere")
     if target.suffix != ".safetensors":
         raise UserError(f"{target}: ticket files end in .safetensors; name it {target.with_suffix('.safetensors').name}")
     write_ticket_file(target, ticket, compact=compact)
     return target
+
+
+def load_ticket(path: str | os.PathLike) -> Ticket:
+    """Read and verify a ticket file (either layout): ``ticket.mask``, ``ticket.state`` (rewind-point
+    weights), ``ticket.info`` (where it came from, how it did), ``ticket.sha256`` (what it is)."""
+    return read_ticket(_path(path, "the ticket"))
+
+
+def apply_mask(model: nn.Module, mask: Ticket | Mapping[str, torch.Tensor] | str | os.PathLike) -> nn.Module:
+    """Enforce a ticket's mask in ``model`` (yours or oneticket's; its weight names must be the
+    mask's): pruned weights read 0.0 from now on, through any optimizer. ``mask``: a mask
+    (``ticket.mask``), a :class:`Ticket` or a ticket file. Returns ``model``; :func:`remove_mask` undoes it."""
+    if not isinstance(model, nn.Module):
+        raise UserError(f"apply_mask(model, mask) takes a torch.nn.Module first, got {type(model).__name__}")
+    if isinstance(mask, Ticket):
+        mask = mask.mask
+    elif isinstance(mask, (str, os.PathLike)):
+        mask = load_ticket(mask).mask
+    elif not isinstance(mask, Mapping):
+        raise UserError(f"apply_mask needs a mask (ticket.mask), a Ticket or a ticket file, got {type(mask).__name__}")
+    return enforce_mask_in(model, mask)
+
+
+def remove_mask(model: nn.Module) -> nn.Module:
+    """Bake the mask :func:`apply_mask` enforces into plain parameters (pruned ones 0.0); returns ``model``."""
+    if not isinstance(model, nn.Module):
+        raise UserError(f"remove_mask(model) takes a torch.nn.Module, got {type(model).__name__}")
+    return bake_mask_in(model)
+
+
+def import_tickets(source: str | os.PathLike, store: str | os.PathLike | None = None) -> list[Path]:
+    """Verify tickets and copy them into ``store`` (what ``oneticket tickets import`` does): a
+    ticket file, an exported folder, a ``.zip`` of one, or ``hf://OWNER/REPO[@REVISION]`` (needs
+    ``pip install 'oneticket[hub]'``). Returns the ticket files in the store."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise UserError(f"import_tickets takes a path or hf://OWNER/REPO, got {type(source).__name__}")
+    return [path for path, _ in import_into(source, store_path(store))]
+
+
+def export_tickets(tickets: Run | Sequence[TicketLike], folder: str | os.PathLike, *, compact: bool = False,
+                   license: str = "mit") -> list[Path]:
+    """Write tickets (a :class:`Run`'s, or ticket files) into a new ``folder`` that is a Hugging Face
+    model repo: the files (``compact``: bit-packed masks and surviving weights), ``tickets.json``
+    and a card; what ``oneticket tickets export`` writes. Returns the ticket files written."""
+    items = [tickets.ticket_file(level) for level in tickets.levels] if isinstance(tickets, Run) else list(tickets)
+    paths = [t.path if isinstance(t, Ticket) and t.path is not None else _path(t, "a ticket") for t in items]
+    return write_export(paths, _path(folder, "folder"), compact=compact, license=license)
+
+
+def push_tickets(folder: str | os.PathLike, repo: str, *, private: bool = False, revision: str | None = None) -> str:
+    """Publish an exported folder to the Hub model repo ``repo`` (``OWNER/NAME``; needs ``pip install
+    'oneticket[hub]'`` and a login); returns the commit's URL."""
+    return publish(_path(folder, "folder"), repo, private, revision)[0]

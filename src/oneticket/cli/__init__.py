@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return _stopped(str(exc))
     except UserError as exc:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
-        return EXIT_BAD_INPUT
+        return getattr(exc, "exit_code", EXIT_BAD_INPUT)  # a few say the fault is elsewhere (the Hub unreachable: 69)
     except OSError as exc:
         message = storage_fault_message(exc)
         if message is None:

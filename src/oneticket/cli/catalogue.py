@@ -94,9 +94,11 @@ def list_tickets(
         console.print(f"files: {store_path}/{{runs,imported}}/<run>/level_NN/ticket.safetensors")
     for entry in damaged:
         console.print(f"damaged: {entry.problem}", style="red", markup=False, soft_wrap=True)
-    if damaged:
+    if any(not e.imported for e in damaged):
         console.print("a damaged ticket of a run is made again by deleting its level folder (and the later ones) "
                       "and rerunning the run's command; 'oneticket tickets verify FILE' says more", soft_wrap=True)
+    if any(e.imported for e in damaged):
+        console.print("a damaged imported ticket: delete its file and import the ticket again", soft_wrap=True)
     if not entries and not damaged:
         console.print(f"no tickets in {store_path} yet: 'oneticket find' or 'oneticket run' makes them, 'oneticket tickets import' adds some")
     hint = demo_hint() if store is None else None

@@ -17,7 +17,7 @@ from oneticket.report.inside import LabelledMask, draw_layer_profile, layer_tabl
 from oneticket.cli.options import build_spec, existing_folder, spec_parameters, with_parameters
 from oneticket.tickets import ImpSpec, Ticket, check_ticket_fits, load_ticket
 from oneticket.tickets.spec import FINDERS
-from oneticket.training import Speed
+from oneticket.training import Speed, resolve_device
 
 EXIT_DIVERGED = 1
 
@@ -67,7 +67,7 @@ def find(**values: Any) -> int:
     speed = Speed(channels_last=values["channels_last"], compile=values["compile"], eval_every=values["eval_every"])
     try:
         with FindDisplay(console) as display:
-            found = api.find(spec, store=values["store"], data_dir=values["data_dir"], device=values["device"],
+            found = api.find(spec, store=values["store"], data_dir=values["data_dir"], device=resolve_device(values["device"]),
                              threads=values["threads"], speed=speed, on_event=display)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; finished epochs are checkpointed, rerun the same command to continue") from None

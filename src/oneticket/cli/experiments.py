@@ -42,7 +42,7 @@ from oneticket.experiments.schedule import waited_on_failure
 from oneticket.experiments.tasks import task_graph
 from oneticket.experiments.throughput import ReferenceThroughput
 from oneticket.report import rows_csv, write_report
-from oneticket.tickets import VARIANTS, ImpSpec, TrainSpec, load_ticket, trainings_root, variant
+from oneticket.tickets import VARIANTS, ImpSpec, TrainSpec, load_ticket, trainings_root
 from oneticket.tickets.spec import AUGMENT_HELP, LR_HELP, LR_SCALING_HELP, WARMUP_HELP, Augment, LrScaling
 from oneticket.training import Speed, resolve_device
 
@@ -200,7 +200,7 @@ def plan(
 def execute(graph: JobGraph, store: Path, data_dir: Path | None, device: str, speed: Speed | None = None,
             threads: int | None = None) -> int:
     """Run every unfinished job of ``graph`` here with the live display; 1 if any job failed."""
-    executor = api.make_executor(store, data_dir, device, speed, threads)
+    executor = api.make_executor(store, data_dir, resolve_device(device), speed, threads)  # --device errors name the flag
     try:
         with RunDisplay(console, make_plan(graph, store)) as display:
             summary = api.run_graph(graph, executor, display)
@@ -212,7 +212,7 @@ def execute(graph: JobGraph, store: Path, data_dir: Path | None, device: str, sp
 def execute_in_pool(graph: JobGraph, store: Path, data_dir: Path | None, device: str, speed: Speed | None,
                     workers: int, threads_per_worker: int = 1) -> int:
     """Run every unfinished job of ``graph`` on ``workers`` processes here; 1 if any job failed."""
-    executor = api.make_executor(store, data_dir, device, speed, threads_per_worker, workers)
+    executor = api.make_executor(store, data_dir, resolve_device(device), speed, threads_per_worker, workers)
     tasks = task_graph(graph, store)
     try:
         with PoolDisplay(console, list(tasks.tasks.values()), workers) as display:
@@ -404,7 +404,6 @@ def transfer(
     """
     store_path = _store(store)
     wanted = _parse_levels(levels)
-    variant(kind)
     tickets = [(path, load_ticket(path)) for path in api.ticket_files(from_, store_path)]
     missing = sorted((wanted or set()) - {ticket.info.level for _, ticket in tickets})
     if missing:

@@ -3,8 +3,11 @@
 :func:`apply_mask` puts ``weight = original.masked_fill(pruned, 0.0)`` in place of each masked
 weight (``torch.nn.utils.parametrize``), so every forward pass sees exactly 0.0 at pruned positions
 whatever optimizer, learning rate or weight decay steps ``original``; gradients at pruned
-positions are zero. The pruned entries of ``original`` are zeroed too. :func:`remove_mask` bakes
-the masked weights in and gives back plain parameters (``state_dict`` names as before).
+positions are zero. The pruned entries of ``original`` are zeroed too. While masked, a weight's
+``state_dict`` entry is ``<module>.parametrizations.weight.original`` (the mask itself is not
+saved: it is the ticket's), and ``torch.save(model)`` refuses parametrized modules: save the
+state dict. :func:`remove_mask` bakes the masked weights in and gives back plain parameters
+(``state_dict`` names as before).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ class PrunedToZero(nn.Module):
 
     def __init__(self, keep: torch.Tensor):
         super().__init__()
-        self.register_buffer("pruned", ~keep)
+        self.register_buffer("pruned", ~keep, persistent=False)  # the mask is the ticket's, not the model's state
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return weight.masked_fill(self.pruned, 0.0)
@@ -74,10 +77,17 @@ def apply_mask(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> nn.Module:
 
 
 def remove_mask(model: nn.Module) -> nn.Module:
-    """Bake every mask :func:`apply_mask` put on ``model`` into plain weights (pruned entries 0.0); returns ``model``."""
-    for module in list(model.modules()):
-        for attribute in list(getattr(module, "parametrizations", {}) or {}):
-            if is_masked(module, attribute):
-                parametrize.remove_parametrizations(module, attribute, leave_parametrized=True)
+    """Bake every mask :func:`apply_mask` put on ``model`` into plain weights (pruned entries 0.0); returns ``model``.
+
+    A weight that also carries parametrizations of your own is an error (removing the mask would remove them too).
+    """
+    masked = [(name, module, attribute) for name, module in model.named_modules()
+              for attribute in list(getattr(module, "parametrizations", {}) or {}) if is_masked(module, attribute)]
+    for name, module, attribute in masked:
+        if len(module.parametrizations[attribute]) > 1:
+            raise UserError(f"{name}.{attribute} has other parametrizations besides the mask; remove them first "
+                            "(torch.nn.utils.parametrize.remove_parametrizations), then remove_mask(model)")
+    for _, module, attribute in masked:
+        parametrize.remove_parametrizations(module, attribute, leave_parametrized=True)
     return model
 

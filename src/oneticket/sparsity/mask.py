@@ -17,8 +17,9 @@ from oneticket.models import output_layer
 
 
 def prunable_weights(model: nn.Module, include_output: bool = False) -> dict[str, nn.Parameter]:
-    """``{"<module>.weight": parameter}`` for every prunable weight of ``model``, in module order."""
-    _, head = output_layer(model)
+    """``{"<module>.weight": parameter}`` for every prunable weight of ``model``, in module order
+    (with ``include_output``, any model with Conv2d and Linear layers, not only oneticket's)."""
+    head = None if include_output else output_layer(model)[1]
     return {
         f"{name}.weight": module.weight
         for name, module in model.named_modules()

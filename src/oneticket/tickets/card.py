@@ -23,8 +23,7 @@ HUB_DATASETS = {  # our dataset -> its Hub dataset id
 }
 PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/-]*")  # strings YAML reads as themselves unquoted (bar YAML_WORDS)
 YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "nan", "inf"}
-REPO_PLACEHOLDER = "hf://OWNER/REPO"  # 'tickets push' writes the repo's id in its place
-IMPORT_LINE = re.compile(r"(oneticket tickets import )hf://\S+")
+REPO = "OWNER/REPO"  # in an exported card; the card 'tickets push' uploads names the repo in its place
 TAGS = ("lottery-ticket", "pruning", "sparse", "oneticket", "image-classification")
 
 
@@ -57,8 +56,10 @@ def _scalar(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
         return repr(value)
+    if isinstance(value, float):  # YAML 1.1 readers want a '.' in a float ('1e-05' would be a string)
+        return repr(value) if "e" not in repr(value) else f"{value:.6e}"
     if isinstance(value, (dict, list)):
         return "{}" if isinstance(value, dict) else "[]"
     text = str(value)
@@ -102,40 +103,55 @@ def card_metadata(entries: list[tuple[str, TicketInfo]], license: str = "mit") -
     return metadata
 
 
-def card_text(entries: list[tuple[str, TicketInfo]], license: str = "mit", compact: bool = False) -> str:
-    """The whole ``README.md``: front matter, a table of the tickets, how to load them."""
+def card_text(entries: list[tuple[str, TicketInfo, bool]], license: str = "mit") -> str:
+    """The whole ``README.md`` of (file name, info, compact) per ticket: front matter, a table of
+    the tickets, how to load them."""
     first = entries[0][1]
-    example = entries[-1][0]  # the most pruned of the first run, as a rule
-    finders = sorted({info.finder for _, info in entries})
+    usable = [name for name, info, _ in entries if info.test_accuracy is not None]
+    example = (usable or [entries[-1][0]])[-1]  # a ticket that trained (the most pruned of the last run)
+    finders = sorted({info.finder for _, info, _ in entries})
+    models = sorted({info.describe_model() for _, info, _ in entries})
     how = "iterative magnitude pruning with late resetting" if finders == ["imp"] else f"the {', '.join(finders)} finder(s)"
-    layout = ("compact files: a bit-packed mask and the surviving rewind-point weights only" if compact else
-              "the mask and every rewind-point weight")
-    lines = ["---", *yaml_lines(card_metadata(entries, license)), "---", "",
+    compact = {is_compact for _, _, is_compact in entries}
+    layout = ("compact files: a bit-packed mask and the surviving rewind-point weights only" if compact == {True} else
+              "the mask and every rewind-point weight" if compact == {False} else
+              "dense (the mask and every rewind-point weight) or compact (a bit-packed mask and the surviving weights)")
+    lines = ["---", *yaml_lines(card_metadata([(name, info) for name, info, _ in entries], license)), "---", "",
              "# Lottery tickets (oneticket)", "",
-             f"{len(entries)} winning ticket(s) of {first.describe_model()}, found by {how}. Each file holds one "
+             f"{len(entries)} lottery ticket(s) of {' and '.join(models)}, found by {how}. Each file holds one "
              f"ticket as safetensors ({layout}; no pickle: safe to load from strangers) with its metadata, checksummed.", "",
              "| file | model | source dataset | optimizer | finder | level | pruned | test accuracy | rewind |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for name, info in entries:
+    for name, info, _ in entries:
         acc = "diverged" if info.test_accuracy is None else f"{100 * info.test_accuracy:.2f}%"
         lines.append(f"| {name} | {info.describe_model()} | {info.dataset} | {info.optimizer} | {info.finder} | {info.level} | "
                      f"{100 * info.fraction_pruned:.2f}% | {acc} | {info.rewind} |")
+    recipe = " ".join(f"--{flag} {value}" for flag, value in
+                      (("epochs", first.epochs), ("batch-size", first.batch_size), ("lr", first.lr), ("augment", first.augment))
+                      if value is not None)
+    if finders == ["imp"]:
+        lines += ["", f"Level 0 is the dense network at its rewind point; each level keeps {100 * (1 - first.rate):g}% "
+                      "of the weights the level before it kept."]
     lines += [
         "", "## How to use", "",
         "```python",
-        "import oneticket as ot   # pip install oneticket (see its README for the torch build of your machine)",
-        f"model = ot.load_model('{example}')   # nn.Module at the rewind point; pruned weights stay 0.0 while you train",
-        f"ticket = ot.load_ticket('{example}')  # its mask, weights and metadata (ticket.info)",
+        "import oneticket as ot                       # see oneticket's README to install it (and torch for your machine)",
+        "from huggingface_hub import hf_hub_download",
+        f"path = hf_hub_download('{REPO}', '{example}')",
+        "model = ot.load_model(path)                  # nn.Module at the rewind point; pruned weights stay 0.0 while you train",
+        "ticket = ot.load_ticket(path)                # its mask, rewind-point weights and metadata (ticket.info)",
         "```", "",
         "```bash",
-        f"oneticket tickets import {REPO_PLACEHOLDER}      # or this folder: verified, then in your store",
-        f"oneticket transfer --from {first.run_id} --dataset cifar100 --optimizer sgd",
+        f"oneticket tickets import hf://{REPO}   # verified, then in your store (or a local copy of this folder)",
+        f"oneticket transfer --from {first.run_id} --dataset TARGET --optimizer sgd {recipe}".rstrip(),
         "```", "",
+        "The transfer line repeats the recipe the tickets were found with (`tickets.json` has each file's); "
+        "without it the model's paper schedule applies.",
         "Checksums and metadata of every file are in `tickets.json`.", "",
     ]
     return "\n".join(lines)
 
 
 def name_repo(card: str, repo_id: str) -> str:
-    """The card with the repo it is published in named where it says how to import the tickets."""
-    return IMPORT_LINE.sub(lambda m: m.group(1) + f"hf://{repo_id}", card)
+    """The card with the repo it is published in named wherever it says how to fetch the tickets."""
+    return card.replace(REPO, repo_id)

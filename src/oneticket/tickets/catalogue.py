@@ -24,12 +24,12 @@ from pathlib import Path, PurePosixPath
 import torch
 
 from oneticket.errors import TicketFileError, UserError
-from oneticket.files import atomic_path, umask, write_bytes_atomic
+from oneticket.files import atomic_path, link_or_copy, umask
 from oneticket.models import create_model, output_layer
 from oneticket.sparsity import prunable_weights
 from oneticket.tickets.rundir import RunDir, imported_root, runs_root
 from oneticket.tickets.card import card_text, name_repo
-from oneticket.tickets.hub import check_repo_id, fetch_folder, is_hub_uri, push_folder
+from oneticket.tickets.hub import check_repo_id, fetch_folder, hub_hint, is_hub_uri, push_folder
 from oneticket.tickets.ticket import Ticket, TicketInfo, load_state_into, load_ticket, save_ticket
 
 INDEX_FILE = "tickets.json"
@@ -106,7 +106,7 @@ def export_tickets(paths: list[Path], out: Path, compact: bool = False, license:
             layout = "compact" if compact or ticket.compact else "dense"
             index[name] = {"sha256": file_sha256(staging / name), "layout": layout, "info": asdict(ticket.info)}
         (staging / INDEX_FILE).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        (staging / CARD_FILE).write_text(card_text([(n, t.info) for n, t, _ in entries], license, compact))
+        (staging / CARD_FILE).write_text(card_text([(n, t.info, compact or t.compact) for n, t, _ in entries], license))
         staging.chmod(0o777 & ~umask())  # mkdtemp makes 0700: a folder to publish gets the user's usual mode
         if out.exists():
             out.rmdir()
@@ -128,6 +128,10 @@ def checked_folder(folder: Path) -> list[Path]:
     absent = sorted(set(index) - {path.name for path in files})
     if absent:
         raise TicketFileError(f"{folder} lacks {absent[0]}, which {index_file.name} lists; get a complete copy of the folder")
+    unlisted = sorted({path.name for path in files} - set(index)) if index else []
+    if unlisted:
+        raise TicketFileError(f"{folder / unlisted[0]} is not listed in {index_file.name}; take it out of the folder, or "
+                              "export the tickets again")
     for path in files:
         expected = index.get(path.name, {}).get("sha256")
         if expected is not None and expected != file_sha256(path):
@@ -136,8 +140,9 @@ def checked_folder(folder: Path) -> list[Path]:
 
 
 def publish(folder: Path, repo_id: str, private: bool = False, revision: str | None = None) -> tuple[str, int]:
-    """Push an exported folder to the Hub model repo ``repo_id`` after checking every ticket in it;
-    the card then names the repo. Returns (commit URL, tickets pushed)."""
+    """Push an exported folder to the Hub model repo ``repo_id`` after checking every ticket in it:
+    exactly its checked ticket files, ``tickets.json`` and its card, the card naming the repo (the
+    folder itself is left as it is). Returns (commit URL, tickets pushed)."""
     check_repo_id(repo_id)
     files = checked_folder(folder) if folder.is_dir() else []
     if not files or not (folder / CARD_FILE).is_file():
@@ -145,53 +150,71 @@ def publish(folder: Path, repo_id: str, private: bool = False, revision: str | N
                         "'oneticket tickets export DIR --from RUN'")
     for path in files:
         verify_ticket(path)
-    card = (folder / CARD_FILE).read_text()
-    if name_repo(card, repo_id) != card:
-        write_bytes_atomic(folder / CARD_FILE, name_repo(card, repo_id).encode())
-    return push_folder(folder, repo_id, private, revision), len(files)
+    with tempfile.TemporaryDirectory(prefix=".oneticket-push-", dir=folder) as staging:
+        staged = Path(staging)
+        for path in [*files, *([folder / INDEX_FILE] if (folder / INDEX_FILE).is_file() else [])]:
+            link_or_copy(path, staged / path.name)
+        (staged / CARD_FILE).write_text(name_repo((folder / CARD_FILE).read_text(), repo_id))
+        return push_folder(staged, repo_id, private, revision), len(files)
 
 
 MAX_ZIP_BYTES = 16 << 30  # what a zip of tickets may unpack to
+ZIP_ERRORS = (zlib.error, EOFError, RuntimeError, NotImplementedError)  # damaged, encrypted, an unknown method
+
+
+def _zip_members(archive: zipfile.ZipFile, path: Path) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
+    """The ticket files and ``tickets.json`` of a zip, checked: inside one folder, each name once."""
+    wanted = []
+    for member in archive.infolist():
+        name = PurePosixPath(member.filename)
+        if name.is_absolute() or ".." in name.parts:
+            raise TicketFileError(f"{path} holds a file outside its folder ({member.filename}); refusing to unpack it")
+        if member.is_dir() or "__MACOSX" in name.parts or name.name.startswith("._"):
+            continue  # folders, and the resource forks macOS adds to zips
+        if name.suffix == ".safetensors" or name.name == INDEX_FILE:
+            wanted.append((member, name))
+    if len({name.parent for _, name in wanted}) > 1:
+        raise TicketFileError(f"{path} holds ticket files in several folders; zip one exported folder")
+    names = [name.name for _, name in wanted]
+    if len(set(names)) != len(names):
+        raise TicketFileError(f"{path} holds {max(names, key=names.count)} twice; get a fresh copy")
+    if sum(member.file_size for member, _ in wanted) > MAX_ZIP_BYTES:
+        raise TicketFileError(f"{path} would unpack to more than {MAX_ZIP_BYTES >> 30} GiB; refusing to unpack it")
+    return wanted
 
 
 def unpack_zip(path: Path, into: Path) -> Path:
     """The ticket files and ``tickets.json`` of a zip (at its top or in one folder) unpacked into ``into``."""
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise TicketFileError(f"{path} is not a readable zip file ({exc})") from None
-    with archive:
-        wanted = []
-        for member in archive.infolist():
-            name = PurePosixPath(member.filename)
-            if member.is_dir() or not (name.suffix == ".safetensors" or name.name == INDEX_FILE):
-                continue
-            if name.is_absolute() or ".." in name.parts:
-                raise TicketFileError(f"{path} holds a file outside its folder ({member.filename}); refusing to unpack it")
-            wanted.append((member, name))
-        if len({name.parent for _, name in wanted}) > 1:
-            raise TicketFileError(f"{path} holds ticket files in several folders; zip one exported folder")
-        if sum(member.file_size for member, _ in wanted) > MAX_ZIP_BYTES:
-            raise TicketFileError(f"{path} would unpack to more than {MAX_ZIP_BYTES >> 30} GiB; refusing to unpack it")
-        try:
-            for member, name in wanted:
+        with zipfile.ZipFile(path) as archive:
+            for member, name in _zip_members(archive, path):
                 with archive.open(member) as source, open(into / name.name, "wb") as target:
                     shutil.copyfileobj(source, target)
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise TicketFileError(f"{path} is damaged ({exc}); get a fresh copy") from None
+    except zipfile.BadZipFile as exc:
+        raise TicketFileError(f"{path} is not a readable zip file ({exc}); get a fresh copy") from None
+    except ZIP_ERRORS as exc:
+        raise TicketFileError(f"{path} cannot be unpacked ({exc}: damaged, encrypted or compressed in a way "
+                              "Python's zipfile does not read); zip the exported folder again") from None
     return into
 
 
 def import_tickets(source: Path | str, store: Path) -> list[tuple[Path, bool]]:
     """Verify and copy tickets into ``store``: a ticket file, an exported folder, a ``.zip`` of one,
     or ``hf://OWNER/REPO[@REV]`` (the Hugging Face Hub); returns (destination, newly copied) per
-    ticket. A folder's ``tickets.json`` checksums are checked too."""
+    ticket. A folder's ``tickets.json`` checksums are checked too. Every ticket is checked before
+    any is copied."""
     if is_hub_uri(str(source)):
         return _import_files(checked_folder(fetch_folder(str(source))), source, store)
+    hint = hub_hint(str(source))
+    if hint is not None:
+        raise UserError(f"{source} is a web address; {hint}")
     source = Path(source).expanduser()
     if source.is_file() and source.suffix == ".zip":
         with tempfile.TemporaryDirectory(prefix=".oneticket-zip-") as folder:
-            return _import_files(checked_folder(unpack_zip(source, Path(folder))), source, store)
+            try:
+                return _import_files(checked_folder(unpack_zip(source, Path(folder))), source, store)
+            except TicketFileError as exc:  # name the file inside the zip, not the unpacked copy
+                raise TicketFileError(str(exc).replace(f"{folder}/", f"{source}:")) from None
     if source.is_dir():
         return _import_files(checked_folder(source), source, store)
     if source.is_file():
@@ -202,15 +225,17 @@ def import_tickets(source: Path | str, store: Path) -> list[tuple[Path, bool]]:
 def _import_files(files: list[Path], source: Path | str, store: Path) -> list[tuple[Path, bool]]:
     if not files:
         raise UserError(f"{source} holds no .safetensors ticket files")
-    checked = [(path, verify_ticket(path).info, load_ticket(path).sha256) for path in files]  # all, before copying any
+    checked = [(path, verify_ticket(path).info, load_ticket(path)) for path in files]  # all, before copying any
     done = []
-    for path, info, content in checked:
+    for path, info, ticket in checked:
         destination = RunDir(imported_root(store) / info.run_id).ticket_file(info.level)
-        if destination.exists() and _content(destination) != content:
+        there = _read_or_none(destination)
+        if there is not None and there.sha256 != ticket.sha256:
             # another ticket under the same run id and level (another machine's bits, say): keep both
-            destination = RunDir(imported_root(store) / f"{info.run_id}-{content[:8]}").ticket_file(info.level)
-        if destination.exists() and _content(destination) == content:
-            done.append((destination, False))
+            destination = RunDir(imported_root(store) / f"{info.run_id}-{ticket.sha256[:8]}").ticket_file(info.level)
+            there = _read_or_none(destination)
+        if there is not None and not (there.compact and not ticket.compact):
+            done.append((destination, False))  # the same ticket is there (a dense file replaces a compact one)
             continue
         with atomic_path(destination) as tmp:
             shutil.copyfile(path, tmp)
@@ -218,10 +243,12 @@ def _import_files(files: list[Path], source: Path | str, store: Path) -> list[tu
     return done
 
 
-def _content(path: Path) -> str | None:
-    """The tensor digest of a ticket file (None when it cannot be read)."""
+def _read_or_none(path: Path) -> Ticket | None:
+    """The ticket at ``path``; None when there is none or it cannot be read."""
+    if not path.exists():
+        return None
     try:
-        return load_ticket(path).sha256
+        return load_ticket(path)
     except TicketFileError:
         return None
 

@@ -74,6 +74,8 @@ def expand_tensors(tensors: dict[str, torch.Tensor], shapes: dict[str, list[int]
                 raise ValueError(f"{weight}: {value.numel()} surviving values for a mask that keeps {int(keep.sum())}")
             state[weight] = torch.zeros(keep.shape, dtype=value.dtype).masked_scatter_(keep, value)
         elif name.startswith(STATE_PREFIX):
+            if name[len(STATE_PREFIX):] in mask:
+                raise ValueError(f"{name[len(STATE_PREFIX):]} is masked but stored whole")
             state[name[len(STATE_PREFIX):]] = value
     missing = sorted(set(mask) - set(state))
     if missing:

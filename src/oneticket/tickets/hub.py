@@ -13,7 +13,7 @@ from types import ModuleType
 
 from oneticket.errors import UserError
 
-HF_SCHEME = "hf://"
+HF_SCHEME = "hf://"  # tested with huggingface_hub 2.4; 'hf auth login' (in the messages) is from 0.34 on
 INSTALL_HINT = "pip install 'oneticket[hub]'"
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 UPLOADED = ["*.safetensors", "tickets.json", "README.md"]  # what a ticket folder publishes, and nothing else
@@ -29,8 +29,22 @@ def hub_library(what: str) -> ModuleType:
     return huggingface_hub
 
 
+class HubUnreachable(UserError):
+    """The Hub could not be reached (no network): not the input's fault."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+
 def is_hub_uri(text: str) -> bool:
-    return str(text).startswith(HF_SCHEME)
+    return str(text).lower().startswith(HF_SCHEME)
+
+
+def hub_hint(text: str) -> str | None:
+    """How to write a Hub address given as a web address, or None."""
+    for prefix in ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/"):
+        if str(text).startswith(prefix):
+            return f"write the Hub repo as hf://{str(text)[len(prefix):].strip('/')}"
+    return None
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -43,8 +57,8 @@ def parse_hub_uri(uri: str) -> tuple[str, str | None]:
     """``hf://OWNER/REPO@REV`` -> ``("OWNER/REPO", "REV")`` (revision None when absent)."""
     rest = uri[len(HF_SCHEME):]
     repo_id, _, revision = rest.partition("@")
-    if "@" in uri and not revision:
-        raise UserError(f"{uri}: nothing after '@'; write hf://OWNER/REPO@REVISION (a branch, tag or commit) or leave it out")
+    if "@" in uri and (not revision or "@" in revision):
+        raise UserError(f"{uri}: write hf://OWNER/REPO@REVISION (one '@', then a branch, tag or commit) or leave the revision out")
     check_repo_id(repo_id)
     return repo_id, revision or None
 
@@ -65,11 +79,18 @@ def _hub_failure(hub: ModuleType, exc: Exception, where: str, doing: str) -> Use
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if status in (401, 403):
         return UserError(f"{where}: the Hub refused ({status}): log in with write access (hf auth login, or set HF_TOKEN)")
-    if isinstance(exc, errors.LocalEntryNotFoundError):
-        return UserError(f"{where} could not be {doing}: the Hub cannot be reached and it is not in the local cache; "
-                         "check your connection")
+    if isinstance(exc, errors.LocalEntryNotFoundError) or _is_connection_error(exc):
+        cached = " and it is not in the local cache" if doing == "downloaded" else ""
+        return HubUnreachable(f"{where} could not be {doing}: the Hub cannot be reached{cached}; check your connection")
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return UserError(f"{where} could not be {doing} ({first_line}); check your connection and the repo id")
+    return UserError(f"{where} could not be {doing} ({first_line}); check the repo id and your access to it")
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    """A failure to reach the Hub at all (no route, no DNS, refused, timed out), whatever the HTTP client."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"ConnectError", "ConnectTimeout", "ConnectionError", "NetworkError", "TimeoutException"}) \
+        or isinstance(exc, (ConnectionError, TimeoutError))
 
 
 def fetch_folder(uri: str) -> Path:
@@ -91,12 +112,14 @@ def fetch_folder(uri: str) -> Path:
 
 def push_folder(folder: Path, repo_id: str, private: bool = False, revision: str | None = None) -> str:
     """Upload a ticket folder's tickets, ``tickets.json`` and card to the model repo ``repo_id``
-    (created when missing); returns the commit's URL."""
+    (created when missing; ``revision``: a branch, created when missing); returns the commit's URL."""
     check_repo_id(repo_id)
     hub = hub_library(f"pushing to {repo_id}")
-    where = f"hf://{repo_id}"
+    where = f"hf://{repo_id}" + (f"@{revision}" if revision else "")
     try:
         hub.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if revision:
+            hub.create_branch(repo_id, repo_type="model", branch=revision, exist_ok=True)
         commit = hub.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder), revision=revision,
                                    allow_patterns=UPLOADED, commit_message="Lottery tickets from oneticket")
     except PROGRAMMING_ERRORS:

@@ -9,14 +9,16 @@ detected. Version-1 files still load, marked as not metadata-checked.
 
 Version 3 adds the compact layout (metadata ``layout = "compact"``, see
 :mod:`oneticket.tickets.compact`): a bit-packed mask and the surviving weights only, checksummed
-the same way. Dense files are still written as version 2, so older oneticket versions read them.
-Loading never unpickles anything.
+the same way, with ``ticket_sha256``: the digest of the dense form it was made from, so a ticket
+has one identity (:attr:`Ticket.sha256`) in either layout. Dense files are still written as
+version 2, so older oneticket versions read them. Loading never unpickles anything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -79,13 +81,27 @@ def describe_model(model: str, width: float, model_options: dict[str, Any]) -> s
 
 @dataclass(frozen=True)
 class Ticket:
+    """A mask and the rewind-point state. ``sha256`` and ``path`` are set by :func:`load_ticket`
+    only, so a ticket changed with ``dataclasses.replace`` has neither (it is another ticket)."""
+
     info: TicketInfo
     mask: Mask
     state: dict[str, torch.Tensor]  # rewind-point parameters and buffers
     metadata_checked: bool = True  # False for a version-1 file: its metadata has no checksum
-    sha256: str = ""  # the digest of its tensors as stored (mask + weights): what the ticket file holds
-    compact: bool = False  # read from a compact file: weights at pruned positions are 0.0, not their rewind values
-    path: Path | None = field(default=None, compare=False)  # the file it was read from
+    compact: bool = False  # weights at pruned positions are absent (0.0 here), as in a compact file
+    sha256: str = field(default="", init=False)  # what the ticket is: the digest of its dense tensors (mask + every weight)
+    path: Path | None = field(default=None, init=False, compare=False)  # the file it was read from (absolute)
+
+    def identity(self) -> str:
+        """``sha256`` when read from a file, else the digest of the dense form of these tensors."""
+        return self.sha256 or _digest(dense_tensors(self))
+
+
+def dense_tensors(ticket: Ticket) -> dict[str, torch.Tensor]:
+    """The tensors of the dense layout: ``mask.<name>`` and ``state.<name>``."""
+    tensors = {MASK_PREFIX + k: v for k, v in ticket.mask.items()}
+    tensors.update({STATE_PREFIX + k: v for k, v in ticket.state.items()})
+    return tensors
 
 
 def _digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -128,6 +144,9 @@ class _Contents(NamedTuple):
 
 def _read(path: Path, kind: str) -> _Contents:
     path = Path(path)
+    if path.is_dir():
+        raise TicketFileError(f"{path} is a folder, not a ticket file; give one of its .safetensors files (a folder of "
+                              "tickets goes to 'oneticket tickets import')")
     if not path.is_file():
         raise TicketFileError(f"{path}: no such file")
     if path.suffix != ".safetensors":
@@ -160,37 +179,54 @@ def _read(path: Path, kind: str) -> _Contents:
 
 def save_ticket(path: Path, ticket: Ticket, compact: bool = False) -> None:
     """Write ``ticket`` to ``path``: dense (every weight, as IMP keeps them) or ``compact`` (a
-    bit-packed mask and the surviving weights; loads to the same masked model)."""
+    bit-packed mask and the surviving weights; loads to the same masked model). A compact ticket
+    is written compact only (its weights at pruned positions are unknown), and the unchecked
+    metadata of a version-1 file is never signed as checked."""
+    where = ticket.path or "this ticket"
+    if not ticket.metadata_checked:
+        raise TicketFileError(f"{where} is a version-1 file: its metadata has no checksum, and oneticket does not "
+                              "sign unchecked metadata; share the file as it is")
+    if ticket.compact and not compact:
+        raise TicketFileError(f"{where} is compact: it holds no weights at pruned positions, so it can only be "
+                              "written compact")
     if compact:
         tensors, shapes = compact_tensors(dict(ticket.mask), ticket.state)
         _write(path, tensors, TICKET_FORMAT, asdict(ticket.info), COMPACT_VERSION,
-               {"layout": COMPACT, "shapes": json.dumps(shapes)})
+               {"layout": COMPACT, "shapes": json.dumps(shapes), "ticket_sha256": ticket.identity()})
         return
-    tensors = {MASK_PREFIX + k: v for k, v in ticket.mask.items()}
-    tensors.update({STATE_PREFIX + k: v for k, v in ticket.state.items()})
-    _write(path, tensors, TICKET_FORMAT, asdict(ticket.info))
+    _write(path, dense_tensors(ticket), TICKET_FORMAT, asdict(ticket.info))
 
 
 def load_ticket(path: Path) -> Ticket:
     """Read and verify a ticket file of either layout (format, version, checksum, mask over existing weights)."""
+    path = Path(path).expanduser().absolute()
     tensors, raw_info, version, digest, metadata = _read(path, TICKET_FORMAT)
     try:
         info = TicketInfo(**raw_info)
     except TypeError as exc:
         raise TicketFileError(f"{path} has unexpected metadata ({exc})") from None
-    compact = metadata.get("layout") == COMPACT
-    if compact:
+    layout = metadata.get("layout", "dense")
+    if layout not in ("dense", COMPACT) or (layout == COMPACT and version == "1"):
+        raise TicketFileError(f"{path} has the ticket layout {layout!r} (format version {version}), which this oneticket "
+                              "does not read: update oneticket")
+    if layout == COMPACT:
         try:
             mask, state = expand_tensors(tensors, json.loads(metadata.get("shapes", "{}")))
         except (ValueError, TypeError, json.JSONDecodeError) as exc:
             raise TicketFileError(f"{path}: its compact tensors are inconsistent ({exc})") from None
+        digest = metadata.get("ticket_sha256", "")
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise TicketFileError(f"{path}: a compact ticket without the digest of its dense form; get a fresh copy")
     else:
         mask = {k[len(MASK_PREFIX):]: v for k, v in tensors.items() if k.startswith(MASK_PREFIX)}
         state = {k[len(STATE_PREFIX):]: v for k, v in tensors.items() if k.startswith(STATE_PREFIX)}
     for name, tensor in mask.items():
         if tensor.dtype != torch.bool or name not in state or state[name].shape != tensor.shape:
             raise TicketFileError(f"{path}: mask entry {name} does not match a weight of the same shape")
-    return Ticket(info, Mask(mask), state, metadata_checked=version != "1", sha256=digest, compact=compact, path=Path(path))
+    ticket = Ticket(info, Mask(mask), state, metadata_checked=version != "1", compact=layout == COMPACT)
+    object.__setattr__(ticket, "sha256", digest)  # set here only: see Ticket
+    object.__setattr__(ticket, "path", path)
+    return ticket
 
 
 def save_weights(path: Path, state: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
