@@ -50,6 +50,9 @@ def test_export_writes_a_hub_model_repo_whose_card_parses_and_lists_every_level(
         assert f"level {level} (" in result.metric_name
     index = json.loads((out / INDEX_FILE).read_text())
     assert {entry["layout"] for entry in index.values()} == {"compact"}
+    assert main(["tickets", "export", str(tmp_path / "other"), "--from", found.id, "--store", str(found.store),
+                 "--license", "MIT License"]) == 2
+    assert not (tmp_path / "other").exists()
     for name in index:
         assert load_ticket(out / name).compact
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -119,8 +118,6 @@ def export(
     from oneticket.cli.experiments import _parse_levels
     from oneticket.tickets import load_ticket
 
-    if not LICENSE_PATTERN.match(license):
-        raise UserError(f"--license {license!r} is not a license id; give one such as mit, apache-2.0 or cc-by-4.0")
     wanted = _parse_levels(levels)
     paths = [p for source in from_ for p in ticket_files(source, _store(store))]
     if wanted is not None:
@@ -131,9 +128,6 @@ def export(
     size = sum(path.stat().st_size for path in written)
     console.print(f"exported {len(written)} ticket(s), {_megabytes(size)}, to {out} (card: {out / 'README.md'})", soft_wrap=True, markup=False)
     console.print(f"publish it: oneticket tickets push {shlex.quote(str(out))} --repo OWNER/NAME", soft_wrap=True, markup=False)
-
-
-LICENSE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")
 
 
 def _megabytes(size: int) -> str:

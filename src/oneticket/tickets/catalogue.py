@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 import zipfile
@@ -79,10 +80,15 @@ def export_name(info: TicketInfo) -> str:
     return f"{info.model}-{info.dataset}-{info.optimizer}-{info.run_id}-level_{info.level:02d}.safetensors"
 
 
+LICENSE_PATTERN = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # Hub license ids: mit, apache-2.0, cc-by-4.0, other, ...
+
+
 def export_tickets(paths: list[Path], out: Path, compact: bool = False, license: str = "mit") -> list[Path]:
     """Write verified tickets into a new folder ``out`` that is a Hugging Face model repo: the ticket
     files (``compact``: bit-packed masks and surviving weights only), ``tickets.json`` and a card
     (``README.md``, YAML front matter). The folder appears complete or not at all."""
+    if not LICENSE_PATTERN.fullmatch(license):
+        raise UserError(f"license {license!r} is not a license id; give a Hub license id such as mit, apache-2.0 or cc-by-4.0")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose a new folder to export into")
     tickets = [(p, load_ticket(p)) for p in paths]
