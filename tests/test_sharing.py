@@ -96,6 +96,23 @@ def test_one_ticket_is_one_identity_in_both_layouts_on_import(found: ot.Run, tmp
     assert sorted(p.parent.parent.name for p in (store / "imported").glob("*/level_*/ticket.safetensors")) == [found.id]
 
 
+def test_importing_a_runs_own_export_into_its_store_finds_it_there(found: ot.Run, tmp_path: Path, capsys):
+    export(found, tmp_path / "compact", "--compact")
+    assert main(["tickets", "import", str(tmp_path / "compact"), "--store", str(found.store)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(f"already there: {found.root}") == 3 and "imported:" not in out
+    assert not (found.store / "imported").exists()
+
+
+def test_the_card_repeats_the_recipe_of_its_run(found: ot.Run, tmp_path: Path):
+    export(found, tmp_path / "export")
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert (f"oneticket transfer --from {found.id} --dataset TARGET --optimizer sgd --epochs 2 --batch-size 64 --lr 0.1 "
+            "--augment crop-flip") in card
+    assert "each level keeps 50% of the weights the level before it kept" in card
+    assert "pip install oneticket" not in card and "hf_hub_download(repo_id='OWNER/REPO', filename='" in card
+
+
 def test_import_from_a_zip_and_refusals(found: ot.Run, tmp_path: Path, capsys):
     export(found, tmp_path / "export")
     archive = shutil.make_archive(str(tmp_path / "tickets"), "zip", tmp_path, "export")
@@ -216,7 +233,9 @@ def test_push_uploads_exactly_the_checked_tickets_index_and_a_card_naming_the_re
     for name, data in uploaded.items():
         if name != "README.md":
             assert data == (folder / name).read_bytes()
-    assert "oneticket tickets import hf://someone/t " in uploaded["README.md"].decode()
+    card = uploaded["README.md"].decode()
+    assert "oneticket tickets import hf://someone/t@v1 " in card and "OWNER/REPO" not in card
+    assert "hf_hub_download(repo_id='someone/t', revision='v1', filename=" in card
     assert (folder / "README.md").read_text() == card_before  # the folder is left as it was
     assert not [p for p in folder.iterdir() if p.name.startswith(".oneticket-push-")]
     assert "https://huggingface.co/someone/t/commit/abc" in capsys.readouterr().out

@@ -59,7 +59,8 @@ from oneticket.tickets import (
     variant,
 )
 from oneticket.tickets.catalogue import export_tickets as write_export, import_tickets as import_into, publish
-from oneticket.tickets.hub import hub_hint, is_hub_uri
+from oneticket.tickets.hub import is_hub_uri, remote_problem
+from oneticket.tickets.spec import FINDERS
 from oneticket.tickets.transfer import check_weights_held, start_model, training_seeds
 from oneticket.training import Speed, resolve_device
 from oneticket.validation import build_spec, check_known, keyword_name, renamed
@@ -137,10 +138,19 @@ def _path(value: Any, what: str) -> Path:
     """A path argument, checked: a str or os.PathLike, not a Hub address."""
     if not isinstance(value, (str, os.PathLike)):
         raise UserError(f"{what} must be a path (a str or pathlib.Path), got {type(value).__name__} {value!r}")
-    if is_hub_uri(str(value)) or hub_hint(str(value)):
+    if is_hub_uri(str(value)):
         raise UserError(f"{value} is on the Hugging Face Hub; import its tickets first, ot.import_tickets('{value}') "
                         "(or oneticket tickets import), then use a file from your store")
+    problem = remote_problem(str(value), what)
+    if problem is not None:
+        raise UserError(problem)
     return Path(value).expanduser()
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise UserError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 # ---- finding tickets -------------------------------------------------------------------------------
@@ -227,7 +237,9 @@ def settings_help(spec_class: type, skip: Sequence[str] = ()) -> str:
     """The settings of a spec, one line each with its default, for a docstring."""
     lines = [f"        {name} = {field.default!r}: {field.description or ''}".rstrip(": ")
              for name, field in spec_class.model_fields.items() if name not in skip]
-    return "\n    Settings (keywords):\n\n" + "\n".join(lines) + "\n"
+    if spec_class is ImpSpec:  # the CLI's help lists the finders above its options; here they follow
+        lines = [line.replace("(see Finders above)", f"({', '.join(FINDERS)})") for line in lines]
+    return "\n\n    Settings (keywords):\n\n" + "\n".join(lines) + "\n"
 
 
 find.__doc__ = (find.__doc__ or "") + settings_help(ImpSpec)
@@ -278,6 +290,8 @@ def experiment_graph(specs: SpecLike) -> JobGraph:
     """The job graph of experiment specs: files, built-in names (``"demo"``, ``"quick/finders"``) or parsed specs."""
     if isinstance(specs, JobGraph):
         return specs
+    if not isinstance(specs, (str, os.PathLike, ExperimentSpec, list, tuple)):
+        raise UserError(f"give experiment specs as a file, a built-in name ('demo') or a list of them, got {specs!r}")
     items = [specs] if isinstance(specs, (str, os.PathLike, ExperimentSpec)) else list(specs)
     parsed: list[ExperimentSpec] = []
     for item in items:
@@ -373,6 +387,9 @@ def ticket_file_of(ticket: TicketLike, store: Path) -> tuple[Path, Ticket]:
 def ticket_files(source: str | os.PathLike, store: Path) -> list[Path]:
     """The ticket files ``source`` names: a ticket file, a run directory, a run id in ``store``, or an exported folder."""
     text = str(source)
+    problem = remote_problem(text, "--from")
+    if problem is not None:
+        raise UserError(problem)
     path = Path(source).expanduser()
     if path.is_file():
         return [path]
@@ -466,9 +483,10 @@ def save_ticket(ticket: Ticket, path: str | os.PathLike, *, compact: bool = Fals
     if not isinstance(ticket, Ticket):
         raise UserError(f"save_ticket(ticket, path) takes a Ticket first (ot.load_ticket(...), run.ticket(level)), got "
                         f"{type(ticket).__name__}")
-    if not isinstance(compact, bool):
-        raise UserError(f"compact must be True or False, got {compact!r}")
+    _flag("compact", compact)
     target = _path(path, "path")
+    if target.is_dir() or not target.name:
+        raise UserError(f"{path} is a folder; give the ticket file's name, e.g. {Path(path) / 'ticket.safetensors'}")
     if not target.absolute().parent.is_dir():
         raise UserError(f"{target.parent} does not exist; make the folder first or save elsewhere")
     if target.suffix != ".safetensors":
@@ -519,7 +537,11 @@ def export_tickets(tickets: Run | Sequence[TicketLike], folder: str | os.PathLik
     """Write tickets (a :class:`Run`'s, or ticket files) into a new ``folder`` that is a Hugging Face
     model repo: the files (``compact``: bit-packed masks and surviving weights), ``tickets.json``
     and a card; what ``oneticket tickets export`` writes. Returns the ticket files written."""
-    items = [tickets.ticket_file(level) for level in tickets.levels] if isinstance(tickets, Run) else list(tickets)
+    _flag("compact", compact)
+    if isinstance(tickets, Run):
+        items: list[Any] = [tickets.ticket_file(level) for level in tickets.levels]
+    else:
+        items = [tickets] if isinstance(tickets, (str, os.PathLike, Ticket)) else list(tickets)
     paths = [t.path if isinstance(t, Ticket) and t.path is not None else _path(t, "a ticket") for t in items]
     return write_export(paths, _path(folder, "folder"), compact=compact, license=license)
 
@@ -527,4 +549,6 @@ def export_tickets(tickets: Run | Sequence[TicketLike], folder: str | os.PathLik
 def push_tickets(folder: str | os.PathLike, repo: str, *, private: bool = False, revision: str | None = None) -> str:
     """Publish an exported folder to the Hub model repo ``repo`` (``OWNER/NAME``; needs ``pip install
     'oneticket[hub]'`` and a login); returns the commit's URL."""
-    return publish(_path(folder, "folder"), repo, private, revision)[0]
+    if not isinstance(repo, str) or (revision is not None and not isinstance(revision, str)):
+        raise UserError(f"repo and revision are strings (repo='OWNER/NAME', revision='main'), got {repo!r} and {revision!r}")
+    return publish(_path(folder, "folder"), repo, _flag("private", private), revision)[0]

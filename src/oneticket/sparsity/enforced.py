@@ -36,7 +36,7 @@ class PrunedToZero(nn.Module):
 def _as_mask(mask: Mapping[str, torch.Tensor]) -> Mask:
     try:
         return mask if isinstance(mask, Mask) else Mask(mask)
-    except TypeError as exc:
+    except (TypeError, AttributeError) as exc:  # AttributeError: a value that is no tensor at all
         raise UserError(f"not a mask: {exc}; give boolean tensors (True = kept), e.g. load_ticket(path).mask") from None
 
 

@@ -126,10 +126,12 @@ def card_text(entries: list[tuple[str, TicketInfo, bool]], license: str = "mit")
         acc = "diverged" if info.test_accuracy is None else f"{100 * info.test_accuracy:.2f}%"
         lines.append(f"| {name} | {info.describe_model()} | {info.dataset} | {info.optimizer} | {info.finder} | {info.level} | "
                      f"{100 * info.fraction_pruned:.2f}% | {acc} | {info.rewind} |")
+    runs = sorted({info.run_id for _, info, _ in entries})
     recipe = " ".join(f"--{flag} {value}" for flag, value in
-                      (("epochs", first.epochs), ("batch-size", first.batch_size), ("lr", first.lr), ("augment", first.augment))
-                      if value is not None)
-    if finders == ["imp"]:
+                      (("optimizer", first.optimizer), ("epochs", first.epochs), ("batch-size", first.batch_size),
+                       ("lr", first.lr), ("warmup", first.warmup), ("augment", first.augment)) if value is not None)
+    rates = {info.rate for _, info, _ in entries}
+    if finders == ["imp"] and len(rates) == 1:
         lines += ["", f"Level 0 is the dense network at its rewind point; each level keeps {100 * (1 - first.rate):g}% "
                       "of the weights the level before it kept."]
     lines += [
@@ -137,21 +139,24 @@ def card_text(entries: list[tuple[str, TicketInfo, bool]], license: str = "mit")
         "```python",
         "import oneticket as ot                       # see oneticket's README to install it (and torch for your machine)",
         "from huggingface_hub import hf_hub_download",
-        f"path = hf_hub_download('{REPO}', '{example}')",
+        f"path = hf_hub_download(repo_id='{REPO}', filename='{example}')",
         "model = ot.load_model(path)                  # nn.Module at the rewind point; pruned weights stay 0.0 while you train",
         "ticket = ot.load_ticket(path)                # its mask, rewind-point weights and metadata (ticket.info)",
         "```", "",
         "```bash",
         f"oneticket tickets import hf://{REPO}   # verified, then in your store (or a local copy of this folder)",
-        f"oneticket transfer --from {first.run_id} --dataset TARGET --optimizer sgd {recipe}".rstrip(),
+        f"oneticket transfer --from {runs[0] if len(runs) == 1 else 'RUN_ID'} --dataset TARGET {recipe}",
         "```", "",
-        "The transfer line repeats the recipe the tickets were found with (`tickets.json` has each file's); "
-        "without it the model's paper schedule applies.",
+        ("The transfer line repeats the recipe the tickets were found with" if len(runs) == 1 else
+         "The transfer line repeats the recipe of the first run (RUN_ID: the run id in a file's name)")
+        + " (`tickets.json` has each file's); without it the model's paper schedule applies.",
         "Checksums and metadata of every file are in `tickets.json`.", "",
     ]
     return "\n".join(lines)
 
 
-def name_repo(card: str, repo_id: str) -> str:
-    """The card with the repo it is published in named wherever it says how to fetch the tickets."""
+def name_repo(card: str, repo_id: str, revision: str | None = None) -> str:
+    """The card with the repo (and branch) it is published in named wherever it says how to fetch the tickets."""
+    if revision:
+        card = card.replace(f"hf://{REPO}", f"hf://{repo_id}@{revision}").replace(f"repo_id='{REPO}'", f"repo_id='{repo_id}', revision='{revision}'")
     return card.replace(REPO, repo_id)

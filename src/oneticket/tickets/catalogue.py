@@ -87,8 +87,9 @@ def export_tickets(paths: list[Path], out: Path, compact: bool = False, license:
     """Write verified tickets into a new folder ``out`` that is a Hugging Face model repo: the ticket
     files (``compact``: bit-packed masks and surviving weights only), ``tickets.json`` and a card
     (``README.md``, YAML front matter). The folder appears complete or not at all."""
-    if not LICENSE_PATTERN.fullmatch(license):
-        raise UserError(f"license {license!r} is not a license id; give a Hub license id such as mit, apache-2.0 or cc-by-4.0")
+    if not isinstance(license, str) or not LICENSE_PATTERN.fullmatch(license):
+        lower = f" (ids are lower case: {license.lower()})" if isinstance(license, str) and LICENSE_PATTERN.fullmatch(license.lower()) else ""
+        raise UserError(f"license {license!r} is not a license id{lower}; give a Hub license id such as mit, apache-2.0 or cc-by-4.0")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose a new folder to export into")
     tickets = [(p, load_ticket(p)) for p in paths]
@@ -156,11 +157,11 @@ def publish(folder: Path, repo_id: str, private: bool = False, revision: str | N
                         "'oneticket tickets export DIR --from RUN'")
     for path in files:
         verify_ticket(path)
-    with tempfile.TemporaryDirectory(prefix=".oneticket-push-", dir=folder) as staging:
+    with tempfile.TemporaryDirectory(prefix="oneticket-push-") as staging:  # the folder itself is left untouched
         staged = Path(staging)
         for path in [*files, *([folder / INDEX_FILE] if (folder / INDEX_FILE).is_file() else [])]:
             link_or_copy(path, staged / path.name)
-        (staged / CARD_FILE).write_text(name_repo((folder / CARD_FILE).read_text(), repo_id))
+        (staged / CARD_FILE).write_text(name_repo((folder / CARD_FILE).read_text(), repo_id, revision))
         return push_folder(staged, repo_id, private, revision), len(files)
 
 
@@ -214,7 +215,7 @@ def import_tickets(source: Path | str, store: Path) -> list[tuple[Path, bool]]:
     hint = hub_hint(str(source))
     if hint is not None:
         raise UserError(f"{source} is a web address; {hint}")
-    source = Path(source).expanduser()
+    source = Path(source).expanduser().absolute()
     if source.is_file() and source.suffix == ".zip":
         with tempfile.TemporaryDirectory(prefix=".oneticket-zip-") as folder:
             try:
@@ -234,6 +235,10 @@ def _import_files(files: list[Path], source: Path | str, store: Path) -> list[tu
     checked = [(path, verify_ticket(path).info, load_ticket(path)) for path in files]  # all, before copying any
     done = []
     for path, info, ticket in checked:
+        found = _read_or_none(RunDir(runs_root(store) / info.run_id).ticket_file(info.level))
+        if found is not None and found.sha256 == ticket.sha256:
+            done.append((found.path, False))  # found by a run of this store: the same ticket
+            continue
         destination = RunDir(imported_root(store) / info.run_id).ticket_file(info.level)
         there = _read_or_none(destination)
         if there is not None and there.sha256 != ticket.sha256:

@@ -39,12 +39,28 @@ def is_hub_uri(text: str) -> bool:
     return str(text).lower().startswith(HF_SCHEME)
 
 
+WEB_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "https://hf.co/", "http://hf.co/", "huggingface.co/", "hf.co/")
+
+
 def hub_hint(text: str) -> str | None:
-    """How to write a Hub address given as a web address, or None."""
-    for prefix in ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/"):
-        if str(text).startswith(prefix):
-            return f"write the Hub repo as hf://{str(text)[len(prefix):].strip('/')}"
+    """What to write instead of a remote address (a Hub web page, another URL), or None for a local path."""
+    text = str(text)
+    for prefix in WEB_PREFIXES:
+        if text.startswith(prefix):
+            parts = text[len(prefix):].strip("/").split("/")
+            revision = parts[3] if len(parts) > 3 and parts[2] in ("tree", "blob", "resolve") else None
+            return f"write the Hub repo as hf://{'/'.join(parts[:2])}" + (f"@{revision}" if revision else "")
+    if "://" in text and not is_hub_uri(text):
+        return "oneticket reads tickets from local files, folders and zips, and from the Hub as hf://OWNER/REPO; download it first"
     return None
+
+
+def remote_problem(text: str, what: str) -> str | None:
+    """Why ``text`` cannot be read as a local ticket file (a Hub or web address), or None."""
+    if is_hub_uri(str(text)):
+        return f"{text} is on the Hugging Face Hub; import its tickets first (oneticket tickets import {text}), then use a file from your store"
+    hint = hub_hint(str(text))
+    return None if hint is None else f"{what} {text} is a web address; {hint}"
 
 
 def check_repo_id(repo_id: str) -> str:
